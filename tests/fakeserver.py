@@ -1,0 +1,288 @@
+"""A small OpenAI-compatible HTTP server with latency and fault injection, for tests and benchmarks.
+
+It speaks just enough HTTP/1.1 (keep-alive, Content-Length) for the ``openai`` client:
+``GET /v1/models``, ``POST /v1/chat/completions`` and ``GET /_stats`` (its counters, as JSON).
+
+Faults, drawn per attempt from a seeded generator, or scripted for the first attempts of every
+distinct request (``first_attempts=("429", "500")``: the first try gets a 429, the second a 500):
+
+    429        status 429 with ``Retry-After``
+    500        status 500
+    drop       the connection is closed without an answer
+    malformed  status 200 with a body that is not JSON
+    slow       the answer comes after ``slow_seconds`` (longer than the client's timeout)
+
+Run in a thread of the test process (``with FakeServer(...) as server``) or as its own process
+(``python tests/fakeserver.py --latency 0.05``, which prints ``READY <port>``), as the benchmarks do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FAULTS", "FakeServer", "Faults", "Stats", "echo"]
+
+FAULTS = ("429", "500", "drop", "malformed", "slow")
+
+
+@dataclass
+class Faults:
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_drop: float = 0.0
+    rate_malformed: float = 0.0
+    rate_slow: float = 0.0
+    retry_after: float = 0.05
+    slow_seconds: float = 3.0
+    first_attempts: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    answered: int = 0
+    faults: Counter = field(default_factory=Counter)
+    answered_by_body: Counter = field(default_factory=Counter)
+    authorization: set = field(default_factory=set)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "answered": self.answered,
+            "faults": dict(self.faults),
+            "answered_by_body": dict(self.answered_by_body),
+        }
+
+
+def echo(body: dict[str, Any]) -> str:
+    """The default answer: the last message, echoed."""
+    return f"echo: {body['messages'][-1]['content']}"
+
+
+class FakeServer:
+    """An OpenAI-compatible server on a free loopback port."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        faults: Faults | None = None,
+        models: tuple[str, ...] = ("fake-model",),
+        responder: Callable[[dict[str, Any]], str] = echo,
+        port: int = 0,
+    ) -> None:
+        self.latency = latency
+        self.faults = faults or Faults()
+        self.models = models
+        self.responder = responder
+        self.port = port
+        self.stats = Stats()
+        self._rng = random.Random(self.faults.seed)
+        self._attempts: Counter = Counter()
+        self._server: asyncio.base_events.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def serve(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def start(self) -> FakeServer:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self.serve())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fake-openai-server", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+
+        async def close() -> None:
+            self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- HTTP ------------------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                method, path, headers, body = request
+                if not await self._respond(writer, method, path, headers, body):
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _respond(self, writer: asyncio.StreamWriter, method: str, path: str, headers: dict, body: bytes) -> bool:
+        """Answer one request; False when the connection must be closed."""
+        if method == "GET" and path.endswith("/models"):
+            data = {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "fake"} for name in self.models]}
+            await _send(writer, 200, data)
+        elif method == "GET" and path == "/_stats":
+            await _send(writer, 200, self.stats.as_json())
+        elif method == "POST" and path.endswith("/chat/completions"):
+            return await self._chat(writer, headers, json.loads(body or b"{}"))
+        else:
+            await _send(writer, 404, {"error": {"message": f"no route {method} {path}", "type": "not_found"}})
+        return True
+
+    async def _chat(self, writer: asyncio.StreamWriter, headers: dict, body: dict[str, Any]) -> bool:
+        self.stats.received += 1
+        self.stats.authorization.add(headers.get("authorization", ""))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if body.get("model") not in self.models:
+            error = {"message": f"The model '{body.get('model')}' does not exist", "type": "invalid_request_error",
+                     "code": "model_not_found"}  # fmt: skip
+            await _send(writer, 404, {"error": error})
+            return True
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        fault = self._draw_fault(digest)
+        if fault:
+            self.stats.faults[fault] += 1
+            return await self._inject(writer, fault)
+        content = self.responder(body)
+        self.stats.answered += 1
+        self.stats.answered_by_body[digest] += 1
+        await _send(writer, 200, _completion(body, content))
+        return True
+
+    def _draw_fault(self, digest: str) -> str | None:
+        attempt = self._attempts[digest]
+        self._attempts[digest] += 1
+        if attempt < len(self.faults.first_attempts):
+            return self.faults.first_attempts[attempt]
+        roll = self._rng.random()
+        for name in FAULTS:
+            rate = getattr(self.faults, f"rate_{name}")
+            if roll < rate:
+                return name
+            roll -= rate
+        return None
+
+    async def _inject(self, writer: asyncio.StreamWriter, fault: str) -> bool:
+        if fault == "429":
+            error = {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}
+            await _send(writer, 429, error, {"Retry-After": f"{self.faults.retry_after}"})
+        elif fault == "500":
+            await _send(writer, 500, {"error": {"message": "internal error", "type": "server_error"}})
+        elif fault == "drop":
+            writer.transport.abort()
+            return False
+        elif fault == "malformed":
+            await _send_raw(writer, 200, b'{"id": "chatcmpl-broken", "choices": [{"mess', "application/json")
+        elif fault == "slow":
+            await asyncio.sleep(self.faults.slow_seconds)
+            return False
+        return True
+
+
+def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+    prompt_tokens = sum(len(str(message.get("content", "")).split()) for message in body["messages"])
+    return {
+        "id": f"chatcmpl-{random.getrandbits(48):x}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(content.split()),
+            "total_tokens": prompt_tokens + len(content.split()),
+        },
+    }
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict, bytes] | None:
+    head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
+    if not head:
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", 0)))
+    return method, path, headers, body
+
+
+async def _send(writer: asyncio.StreamWriter, status: int, data: Any, extra: dict | None = None) -> None:
+    await _send_raw(writer, status, json.dumps(data).encode(), "application/json", extra)
+
+
+async def _send_raw(writer, status: int, payload: bytes, content_type: str, extra: dict | None = None) -> None:
+    reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}.get(status, "")
+    head = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {content_type}", f"Content-Length: {len(payload)}"]
+    head += [f"{name}: {value}" for name, value in (extra or {}).items()]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+    await writer.drain()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    for name in FAULTS:
+        parser.add_argument(f"--rate-{name}", type=float, default=0.0)
+    parser.add_argument("--retry-after", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    faults = Faults(**{f"rate_{n}": getattr(args, f"rate_{n}") for n in FAULTS}, retry_after=args.retry_after, seed=args.seed)
+    server = FakeServer(latency=args.latency, faults=faults, port=args.port)
+
+    async def run() -> None:
+        await server.serve()
+        print(f"READY {server.port}", flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,279 @@
+"""Running a batch of chat requests: cache first, then bounded concurrency, retries and progress.
+
+The flow of one batch::
+
+    requests ──normalise──▶ ChatRequest (messages, params, sample_index, key)
+             ──cache.get_many──▶ rows already paid for (cached=True, no request sent)
+             ──workers (max_concurrency)──▶ rate limiter ─▶ POST /chat/completions
+                   ├─ success: stored in the cache at once, then counted in the progress bar
+                   └─ failure: retried if it may help, else recorded in the row's ``error``
+             ──▶ polars.DataFrame, one row per request, in input order
+
+Identical requests in one batch get sample indexes 0, 1, 2, ... so that they are distinct samples
+with distinct cache keys, and the same on every re-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from tqdm.auto import tqdm
+
+from .cache import CachedResponse, ResponseCache, request_key
+from .columns import RESPONSE_COLUMNS
+from .errors import EndpointUnreachableError
+from .pricing import cost_usd
+from .ratelimit import RateLimiter
+from .retry import Failure, MalformedResponse, backoff_delay, classify
+
+if TYPE_CHECKING:
+    import openai
+
+    from .client import LLM
+
+__all__ = ["ChatRequest", "normalise_requests", "run_batch"]
+
+log = logging.getLogger("workbench")
+
+_EXPECTED = (
+    "a list of requests, each a list of chat messages ([{'role': 'user', 'content': '...'}]), "
+    "a dict with 'messages' and its own parameters, or a plain string (sent as one user message)"
+)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One request, normalised: what is sent and the key it is cached under."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    sample_index: int
+    key: str
+
+
+def normalise_requests(requests: Any, *, endpoint: str, model: str, params: dict[str, Any]) -> list[ChatRequest]:
+    """Check ``requests`` and turn each into a :class:`ChatRequest`."""
+    if isinstance(requests, (str, bytes, dict)) or not isinstance(requests, (Sequence, pl.Series)):
+        raise TypeError(f"chat_many expects {_EXPECTED}; got {type(requests).__name__}.")
+    seen: Counter[str] = Counter()
+    normalised = []
+    for position, request in enumerate(requests):
+        messages, own = _split(request, position)
+        merged = {**params, **own}
+        chosen_model = merged.pop("model", model)
+        explicit_index = merged.pop("sample_index", None)
+        identity = json.dumps([chosen_model, messages, merged], sort_keys=True, default=str)
+        index = explicit_index if explicit_index is not None else seen[identity]
+        seen[identity] += 1
+        key = request_key(endpoint, chosen_model, messages, merged, index)
+        normalised.append(ChatRequest(chosen_model, messages, merged, index, key))
+    return normalised
+
+
+def _split(request: Any, position: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    if isinstance(request, str):
+        return [{"role": "user", "content": request}], {}
+    if isinstance(request, dict):
+        if "messages" not in request:
+            raise TypeError(f"request {position} is a dict without 'messages'; expected {_EXPECTED}.")
+        own = {key: value for key, value in request.items() if key != "messages"}
+        return _check_messages(request["messages"], position), own
+    return _check_messages(request, position), {}
+
+
+def _check_messages(messages: Any, position: int) -> list[dict[str, Any]]:
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
+        raise TypeError(f"request {position} is not a non-empty list of messages; expected {_EXPECTED}.")
+    for message in messages:
+        if not isinstance(message, dict) or "role" not in message or "content" not in message:
+            raise TypeError(
+                f"request {position} has a message without 'role' and 'content': {message!r}. "
+                "Each message is a dict like {'role': 'user', 'content': 'Hello'}."
+            )
+    return [dict(message) for message in messages]
+
+
+async def run_batch(
+    llm: LLM,
+    requests: list[ChatRequest],
+    *,
+    use_cache: bool,
+    progress: bool,
+    max_concurrency: int,
+) -> pl.DataFrame:
+    """Answer every request (from the cache or the server) and return the response table."""
+    cache = llm.cache if use_cache else None
+    async with llm.async_client() as client:
+        run = _BatchRun(llm, client, cache, progress)
+        try:
+            await run.execute(requests, max_concurrency)
+        finally:
+            run.close()
+    return run.frame(requests)
+
+
+class _BatchRun:
+    """The state of one batch: results by key, counters, the progress bar."""
+
+    def __init__(self, llm: LLM, client: openai.AsyncOpenAI, cache: ResponseCache | None, progress: bool) -> None:
+        self.llm = llm
+        self.client = client
+        self.cache = cache
+        self.limiter = RateLimiter(llm.settings.requests_per_minute, llm.settings.tokens_per_minute)
+        self.results: dict[str, dict[str, Any]] = {}
+        self.successes = 0
+        self.errors = 0
+        self.tokens = 0
+        self.spent = 0.0
+        self.progress = progress
+        self.bar: tqdm | None = None
+
+    async def execute(self, requests: list[ChatRequest], max_concurrency: int) -> None:
+        unique = {request.key: request for request in requests}
+        self.bar = tqdm(total=len(unique), desc=self.llm.model, unit="req", disable=not self.progress, dynamic_ncols=True)
+        stored = self.cache.get_many(unique) if self.cache else {}
+        for key, response in stored.items():
+            self.results[key] = self._row(unique[key], response, cached=True, attempts=0)
+        self.bar.update(len(stored))
+        pending = deque(request for key, request in unique.items() if key not in stored)
+        if not pending:
+            return
+        workers = min(max_concurrency, len(pending))
+        try:
+            await self._run_workers(pending, workers)
+        except asyncio.CancelledError:
+            log.warning(
+                "batch interrupted: %d responses received and kept in the cache; run the same call again "
+                "to send only the rest",
+                self.successes,
+            )
+            raise
+
+    async def _run_workers(self, pending: deque[ChatRequest], workers: int) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(self._worker(pending))
+        except* EndpointUnreachableError as group_error:
+            raise group_error.exceptions[0] from None
+
+    async def _worker(self, pending: deque[ChatRequest]) -> None:
+        while pending:
+            await self._complete(pending.popleft())
+
+    async def _complete(self, request: ChatRequest) -> None:
+        estimate = _estimate_tokens(request)
+        retries = self.llm.settings.max_retries
+        for attempt in range(1, retries + 2):
+            await self.limiter.acquire(estimate)
+            started = time.perf_counter()
+            try:
+                response = await self._send(request)
+            except Exception as exc:  # every failure of one request becomes a row, never a crash
+                failure = classify(exc)
+                if failure.retryable and attempt <= retries:
+                    await self._wait_before_retry(attempt, failure)
+                    continue
+                self._record_failure(request, failure, attempt)
+                return
+            response = CachedResponse(*response, latency_s=time.perf_counter() - started)
+            self._record_success(request, response, attempt, estimate)
+            return
+
+    async def _send(self, request: ChatRequest) -> tuple[str | None, str | None, int | None, int | None]:
+        completion = await self.client.chat.completions.create(
+            model=request.model, messages=request.messages, extra_body=request.params or None
+        )
+        try:
+            choice = completion.choices[0]
+            usage = completion.usage
+            return (
+                choice.message.content,
+                choice.finish_reason,
+                usage.prompt_tokens if usage else None,
+                usage.completion_tokens if usage else None,
+            )
+        except (AttributeError, IndexError, KeyError, TypeError) as exc:
+            raise MalformedResponse(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _wait_before_retry(self, attempt: int, failure: Failure) -> None:
+        if failure.retry_after:
+            self.limiter.pause(failure.retry_after)
+        delay = backoff_delay(attempt, self.llm.settings.retry_base_delay, failure)
+        log.debug("retry %d in %.2fs after %s", attempt, delay, failure.kind)
+        await asyncio.sleep(delay)
+
+    def _record_success(self, request: ChatRequest, response: CachedResponse, attempts: int, estimate: float) -> None:
+        if self.cache is not None:
+            record = {"messages": request.messages, "params": request.params, "sample_index": request.sample_index}
+            self.cache.put(request.key, endpoint=self.llm.endpoint, model=request.model, request=record, response=response)
+        row = self._row(request, response, cached=False, attempts=attempts)
+        self.results[request.key] = row
+        self.successes += 1
+        self.tokens += (response.tokens_in or 0) + (response.tokens_out or 0)
+        self.spent += row["cost_usd"] or 0.0
+        self.limiter.refund(estimate, (response.tokens_in or 0) + (response.tokens_out or 0))
+        self._tick()
+
+    def _record_failure(self, request: ChatRequest, failure: Failure, attempts: int) -> None:
+        if failure.unreachable and self.successes == 0:
+            raise EndpointUnreachableError(
+                f"could not reach {self.llm.base_url} after {attempts} tries ({failure.message}). "
+                "Is the server running at that address? Check base_url (or OPENAI_BASE_URL), "
+                "or call wb.connect() for the embedded local model."
+            )
+        self.results[request.key] = {
+            "request_id": request.key,
+            "sample_index": request.sample_index,
+            "model": request.model,
+            "cached": False,
+            "attempts": attempts,
+            "error": failure.describe(),
+        }
+        self.errors += 1
+        self._tick()
+
+    def _row(self, request: ChatRequest, response: CachedResponse, *, cached: bool, attempts: int) -> dict[str, Any]:
+        price = self.llm.price_for(request.model)
+        return {
+            "request_id": request.key,
+            "sample_index": request.sample_index,
+            "model": request.model,
+            "response": response.response,
+            "finish_reason": response.finish_reason,
+            "tokens_in": response.tokens_in,
+            "tokens_out": response.tokens_out,
+            "cost_usd": cost_usd(price, response.tokens_in, response.tokens_out),
+            "latency_s": response.latency_s,
+            "cached": cached,
+            "attempts": attempts,
+            "error": None,
+        }
+
+    def _tick(self) -> None:
+        self.bar.set_postfix(errors=self.errors, tokens=self.tokens, cost=f"${self.spent:.4f}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def frame(self, requests: list[ChatRequest]) -> pl.DataFrame:
+        rows = [self.results[request.key] for request in requests]
+        return pl.DataFrame(rows, schema=RESPONSE_COLUMNS)
+
+
+def _estimate_tokens(request: ChatRequest) -> float:
+    """A rough token count (4 characters a token) plus the completion budget, for tokens/min limits."""
+    characters = sum(len(str(message.get("content", ""))) for message in request.messages)
+    budget = request.params.get("max_tokens") or request.params.get("max_completion_tokens") or 256
+    return characters / 4 + budget

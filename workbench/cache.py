@@ -1,0 +1,119 @@
+"""A content-addressed SQLite cache of model responses, written the moment each one arrives.
+
+The key is a SHA-256 of the endpoint, the model, the messages, every generation parameter and the
+sample index (so that ``n`` samples of one prompt stay distinct). The API key is never part of the
+key nor of anything stored. Only successful responses are stored: a failed request is tried again
+on the next run. The database runs in WAL mode, so readers never wait for the writer and a kernel
+interrupt loses nothing that was already committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CachedResponse", "ResponseCache", "request_key"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    endpoint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT,
+    finish_reason TEXT,
+    tokens_in INTEGER,
+    tokens_out INTEGER,
+    latency_s REAL
+)
+"""
+
+
+def request_key(endpoint: str, model: str, messages: list[dict], params: dict, sample_index: int) -> str:
+    """The cache key of one request: stable across runs, processes and dict orderings."""
+    return hashlib.sha256(_canonical(endpoint, model, messages, params, sample_index).encode()).hexdigest()
+
+
+def _canonical(endpoint: str, model: str, messages: list[dict], params: dict, sample_index: int) -> str:
+    payload = {"endpoint": endpoint, "model": model, "messages": messages, "params": params, "sample": sample_index}
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    """One stored response."""
+
+    response: str | None
+    finish_reason: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_s: float
+
+
+class ResponseCache:
+    """The response store behind every batch. Safe to share between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.closed = False
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute(_SCHEMA)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, CachedResponse]:
+        """The stored responses among ``keys``."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, CachedResponse] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    "SELECT key, response, finish_reason, tokens_in, tokens_out, latency_s "
+                    f"FROM responses WHERE key IN ({marks})",
+                    chunk,
+                )
+                found.update({row[0]: CachedResponse(*row[1:]) for row in rows})
+        return found
+
+    def put(self, key: str, *, endpoint: str, model: str, request: dict[str, Any], response: CachedResponse) -> None:
+        """Store one response and commit at once."""
+        values = asdict(response)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, created, endpoint, model, request, response, "
+                "finish_reason, tokens_in, tokens_out, latency_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    key,
+                    time.time(),
+                    endpoint,
+                    model,
+                    json.dumps(request, sort_keys=True, ensure_ascii=False, default=str),
+                    values["response"],
+                    values["finish_reason"],
+                    values["tokens_in"],
+                    values["tokens_out"],
+                    values["latency_s"],
+                ),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+            self.closed = True

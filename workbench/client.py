@@ -1,0 +1,162 @@
+"""The connection to a model: one OpenAI-compatible endpoint, used through the official client.
+
+``LLM`` is what ``wb.connect()`` returns. Its batch call answers many chat requests at once::
+
+    llm = wb.connect()
+    table = llm.chat_many(["Name a fruit.", "Name a colour."], temperature=0.7)
+
+Every backend — the embedded model, OpenAI, vLLM, Ollama — goes through the same code path here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import openai
+import polars as pl
+
+from ._sync import is_background_loop, run_sync
+from .batch import normalise_requests, run_batch
+from .cache import ResponseCache
+from .columns import empty_responses
+from .config import Settings
+from .errors import WorkbenchError
+from .pricing import price_for
+
+__all__ = ["LLM", "RequestFailedError"]
+
+_caches: dict[str, ResponseCache] = {}
+
+
+class RequestFailedError(WorkbenchError):
+    """A single ``llm.chat`` request failed after every retry."""
+
+
+class LLM:
+    """A connected model. Make one with ``wb.connect(...)``; the API key stays out of its repr."""
+
+    def __init__(
+        self,
+        *,
+        backend: str,
+        base_url: str,
+        model: str,
+        endpoint: str,
+        settings: Settings,
+        price: tuple[float, float] | None,
+    ) -> None:
+        self.backend = backend
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.endpoint = endpoint
+        self.settings = settings
+        self._price = price
+        self._client: openai.AsyncOpenAI | None = None
+
+    def __repr__(self) -> str:
+        key = "set" if self.settings.api_key else "none"
+        return f"LLM(backend={self.backend!r}, model={self.model!r}, base_url={self.base_url!r}, api_key={key})"
+
+    @property
+    def cache(self) -> ResponseCache:
+        """The response cache shared by every connection that uses the same file."""
+        path = str(self.settings.cache_path.resolve())
+        if path not in _caches or _caches[path].closed:
+            _caches[path] = ResponseCache(path)
+        return _caches[path]
+
+    def price_for(self, model: str) -> tuple[float, float] | None:
+        """(input, output) dollars per million tokens for ``model``, or None when unknown."""
+        if self._price is not None or model == self.model:
+            return self._price
+        return price_for(model) if self.backend == "openai" else None
+
+    def json_format(self, schema: dict[str, Any], name: str = "output") -> dict[str, Any]:
+        """The ``response_format`` that makes this backend answer JSON valid under ``schema``.
+
+        llama-cpp-python's server takes ``{"type": "json_object", "schema": ...}``; OpenAI, vLLM,
+        Ollama and llama.cpp's own server take OpenAI's ``json_schema`` form.
+        """
+        if self.backend == "local":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+    def with_options(self, **settings: Any) -> LLM:
+        """A copy of this connection with some settings changed, e.g. ``max_concurrency=4``."""
+        return LLM(
+            backend=self.backend,
+            base_url=self.base_url,
+            model=settings.pop("model", self.model),
+            endpoint=self.endpoint,
+            settings=replace(self.settings, **settings),
+            price=self._price,
+        )
+
+    @contextlib.asynccontextmanager
+    async def async_client(self) -> AsyncIterator[openai.AsyncOpenAI]:
+        """An ``openai.AsyncOpenAI`` client for the running loop (retries are ours, so 0 there).
+
+        On the workbench's own loop (behind the sync calls) one client is kept and reused; on any
+        other loop — a notebook's, or ``asyncio.run`` — the client lives for one batch and is closed
+        with it, so that nothing is left bound to a loop that has ended.
+        """
+        loop = asyncio.get_running_loop()
+        if is_background_loop(loop):
+            if self._client is None:
+                self._client = self._new_client()
+            yield self._client
+            return
+        client = self._new_client()
+        try:
+            yield client
+        finally:
+            await client.close()
+
+    def _new_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self.settings.api_key or "no-key-needed",
+            max_retries=0,
+            timeout=self.settings.timeout,
+        )
+
+    async def achat_many(
+        self,
+        requests: Any,
+        *,
+        cache: bool = True,
+        progress: bool = True,
+        max_concurrency: int | None = None,
+        **params: Any,
+    ) -> pl.DataFrame:
+        """Answer many chat requests; one row per request, in input order (see ``workbench.columns``).
+
+        ``requests`` is a list whose items are each a list of messages, a dict with ``messages`` and
+        its own parameters (``temperature``, ``max_tokens``, ``model``, ``sample_index``, ...), or a
+        plain string sent as one user message. ``params`` apply to every request. A failed request
+        is a row with ``error`` set; the batch goes on. Responses are cached as they arrive.
+        """
+        normalised = normalise_requests(requests, endpoint=self.endpoint, model=self.model, params=params)
+        if not normalised:
+            return empty_responses()
+        concurrency = max_concurrency or self.settings.max_concurrency or 16
+        return await run_batch(self, normalised, use_cache=cache, progress=progress, max_concurrency=concurrency)
+
+    def chat_many(self, requests: Any, **options: Any) -> pl.DataFrame:
+        """The sync form of :meth:`achat_many`; works in scripts and inside a running Jupyter kernel."""
+        return run_sync(self.achat_many(requests, **options))
+
+    async def achat(self, messages: Any, **params: Any) -> str:
+        """One reply's text. Unlike a batch, a failure raises :class:`RequestFailedError`."""
+        row = (await self.achat_many([messages], progress=False, **params)).row(0, named=True)
+        if row["error"]:
+            raise RequestFailedError(f"the request to {self.base_url} failed: {row['error']}")
+        return row["response"]
+
+    def chat(self, messages: Any, **params: Any) -> str:
+        """The sync form of :meth:`achat`: ``llm.chat("Name a prime number.")``."""
+        return run_sync(self.achat(messages, **params))

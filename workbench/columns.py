@@ -1,0 +1,49 @@
+"""The columns of the tables the workbench returns, documented in one place.
+
+``llm.chat_many`` returns one row per request, in input order, with :data:`RESPONSE_COLUMNS`:
+
+==================  =========  ============================================================
+column              type       meaning
+==================  =========  ============================================================
+request_id          str        cache key of the request (SHA-256 of endpoint, model,
+                               messages, parameters and sample index)
+sample_index        int        which sample of an identical request this is (0, 1, ...)
+model               str        model the request was sent to
+response            str        the reply's text; null when the request failed
+finish_reason       str        ``stop``, ``length``, ...; null when the request failed
+tokens_in           int        prompt tokens as counted by the server
+tokens_out          int        completion tokens as counted by the server
+cost_usd            float      dollars the response cost when it was first paid for (0 for a
+                               local model; null when the model's price is unknown)
+latency_s           float      seconds the server took, when the response was first received
+cached              bool       true when the row came from the cache and cost nothing now
+attempts            int        requests sent for this row in this run (0 when cached)
+error               str        ``ErrorType: message`` when every attempt failed; else null
+==================  =========  ============================================================
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["RESPONSE_COLUMNS", "empty_responses"]
+
+RESPONSE_COLUMNS: dict[str, pl.DataType] = {
+    "request_id": pl.String(),
+    "sample_index": pl.Int64(),
+    "model": pl.String(),
+    "response": pl.String(),
+    "finish_reason": pl.String(),
+    "tokens_in": pl.Int64(),
+    "tokens_out": pl.Int64(),
+    "cost_usd": pl.Float64(),
+    "latency_s": pl.Float64(),
+    "cached": pl.Boolean(),
+    "attempts": pl.Int64(),
+    "error": pl.String(),
+}
+
+
+def empty_responses() -> pl.DataFrame:
+    """A response table with no rows and every column."""
+    return pl.DataFrame(schema=RESPONSE_COLUMNS)

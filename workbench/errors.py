@@ -1,0 +1,41 @@
+"""Every error the workbench raises on purpose, in one tree.
+
+    WorkbenchError                 base class: catch this to catch them all
+    ├── ConfigError                a setting is missing, unknown or malformed (also a ValueError)
+    │   └── MissingAPIKeyError     a hosted backend needs a key that is not set
+    ├── LocalModelError            the embedded llama.cpp server could not start or find its model
+    └── EndpointUnreachableError   no request of a batch reached the server, after retries
+
+Each message says what to do next. Errors of single requests inside a batch are never raised: they
+are recorded in the row's ``error`` column and the batch goes on.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "EndpointUnreachableError",
+    "LocalModelError",
+    "MissingAPIKeyError",
+    "WorkbenchError",
+]
+
+
+class WorkbenchError(Exception):
+    """Base class of every error the workbench raises on purpose."""
+
+
+class ConfigError(WorkbenchError, ValueError):
+    """A setting is missing, unknown or malformed."""
+
+
+class MissingAPIKeyError(ConfigError):
+    """A hosted backend needs an API key that is not set."""
+
+
+class LocalModelError(WorkbenchError):
+    """The embedded local model could not be found or its server could not start."""
+
+
+class EndpointUnreachableError(WorkbenchError):
+    """Not one request of a batch reached the endpoint, after every retry."""
