@@ -10,8 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import workbench as wb  # noqa: E402
 from fakeserver import FakeServer, Faults  # noqa: E402
+
+import workbench as wb  # noqa: E402
 
 SECRET = "sk-test-THIS-KEY-MUST-NEVER-BE-STORED-0123456789"
 

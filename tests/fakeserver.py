@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -156,7 +157,10 @@ class FakeServer:
     async def _respond(self, writer: asyncio.StreamWriter, method: str, path: str, headers: dict, body: bytes) -> bool:
         """Answer one request; False when the connection must be closed."""
         if method == "GET" and path.endswith("/models"):
-            data = {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "fake"} for name in self.models]}
+            data = {
+                "object": "list",
+                "data": [{"id": name, "object": "model", "owned_by": "fake"} for name in self.models],
+            }
             await _send(writer, 200, data)
         elif method == "GET" and path == "/_stats":
             await _send(writer, 200, self.stats.as_json())
@@ -269,7 +273,9 @@ def main() -> None:
     parser.add_argument("--retry-after", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    faults = Faults(**{f"rate_{n}": getattr(args, f"rate_{n}") for n in FAULTS}, retry_after=args.retry_after, seed=args.seed)
+    faults = Faults(
+        **{f"rate_{n}": getattr(args, f"rate_{n}") for n in FAULTS}, retry_after=args.retry_after, seed=args.seed
+    )
     server = FakeServer(latency=args.latency, faults=faults, port=args.port)
 
     async def run() -> None:
@@ -277,12 +283,9 @@ def main() -> None:
         print(f"READY {server.port}", flush=True)
         await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
     main()
-

@@ -104,7 +104,10 @@ def test_identical_prompts_are_distinct_samples_with_stable_ids(fake_server, con
 
     assert table["sample_index"].to_list() == [0, 1, 2, 0]
     assert table["request_id"].n_unique() == 4
-    assert llm.chat_many(["Name a fruit."] * 3, progress=False)["request_id"].to_list() == table["request_id"][:3].to_list()
+    assert (
+        llm.chat_many(["Name a fruit."] * 3, progress=False)["request_id"].to_list()
+        == table["request_id"][:3].to_list()
+    )
 
 
 def test_every_generation_parameter_is_part_of_the_cache_key(fake_server, connect_to):

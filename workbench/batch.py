@@ -139,7 +139,9 @@ class _BatchRun:
 
     async def execute(self, requests: list[ChatRequest], max_concurrency: int) -> None:
         unique = {request.key: request for request in requests}
-        self.bar = tqdm(total=len(unique), desc=self.llm.model, unit="req", disable=not self.progress, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=len(unique), desc=self.llm.model, unit="req", disable=not self.progress, dynamic_ncols=True
+        )
         stored = self.cache.get_many(unique) if self.cache else {}
         for key, response in stored.items():
             self.results[key] = self._row(unique[key], response, cached=True, attempts=0)
@@ -215,7 +217,9 @@ class _BatchRun:
     def _record_success(self, request: ChatRequest, response: CachedResponse, attempts: int, estimate: float) -> None:
         if self.cache is not None:
             record = {"messages": request.messages, "params": request.params, "sample_index": request.sample_index}
-            self.cache.put(request.key, endpoint=self.llm.endpoint, model=request.model, request=record, response=response)
+            self.cache.put(
+                request.key, endpoint=self.llm.endpoint, model=request.model, request=record, response=response
+            )
         row = self._row(request, response, cached=False, attempts=attempts)
         self.results[request.key] = row
         self.successes += 1

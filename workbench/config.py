@@ -73,7 +73,7 @@ def _read_file(path: Path | None) -> dict[str, Any]:
     if "api_key" in table:
         raise ConfigError(
             f"{path} holds an API key. Keys do not belong in files that get shared: remove it and "
-            "set OPENAI_API_KEY (or name another variable with api_key_env = \"...\")."
+            'set OPENAI_API_KEY (or name another variable with api_key_env = "...").'
         )
     unknown = sorted(set(table) - _FILE_KEYS)
     if unknown:

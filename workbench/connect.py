@@ -1,9 +1,9 @@
 """``wb.connect``: pick a backend, resolve its settings, and return an :class:`~workbench.client.LLM`.
 
-    wb.connect()                                         # embedded local model, no key, no network
-    wb.connect("openai", model="gpt-4.1-mini")           # needs OPENAI_API_KEY
-    wb.connect(base_url="http://localhost:8000/v1")      # any OpenAI-compatible server (model asked for)
-    wb.connect("ollama", model="llama3.2")               # named servers with their usual local address
+wb.connect()                                         # embedded local model, no key, no network
+wb.connect("openai", model="gpt-4.1-mini")           # needs OPENAI_API_KEY
+wb.connect(base_url="http://localhost:8000/v1")      # any OpenAI-compatible server (model asked for)
+wb.connect("ollama", model="llama3.2")               # named servers with their usual local address
 """
 
 from __future__ import annotations
@@ -87,7 +87,12 @@ def _connect_local(settings: Settings) -> LLM:
     endpoint = f"local:{server.model_path.name}:{server.model_path.stat().st_size}"
     settings = replace(settings, api_key=None)  # a local server needs no key: never send one there
     return LLM(
-        backend="local", base_url=server.base_url, model=server.alias, endpoint=endpoint, settings=settings, price=(0.0, 0.0)
+        backend="local",
+        base_url=server.base_url,
+        model=server.alias,
+        endpoint=endpoint,
+        settings=settings,
+        price=(0.0, 0.0),
     )
 
 

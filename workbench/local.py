@@ -11,6 +11,7 @@ stopped when the process exits (on Linux also when it is killed, through the par
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.metadata
 import importlib.util
 import os
@@ -176,7 +177,5 @@ def _die_with_parent() -> None:
     """In the child: ask Linux to send SIGTERM when the parent process dies."""
     import ctypes
 
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
