@@ -92,9 +92,11 @@ def test_a_missing_local_model_file_is_a_clear_error(tmp_path):
 def test_the_public_names_are_pinned():
     assert sorted(wb.__all__) == sorted(
         [
-            "BACKENDS", "LLM", "RESPONSE_COLUMNS", "ConfigError", "EndpointUnreachableError", "LocalModelError",
-            "MissingAPIKeyError", "RequestFailedError", "ResponseCache", "Settings", "WorkbenchError",
-            "__version__", "connect",
+            "BACKENDS", "Estimate", "GENERATION_COLUMNS", "LLM", "RESPONSE_COLUMNS", "ConfigError",
+            "EndpointUnreachableError", "InputError", "LocalModelError", "MissingAPIKeyError", "Prompt", "PromptError",
+            "PromptLab", "RequestFailedError", "ResponseCache", "SchemaError", "Settings", "WorkbenchError",
+            "__version__", "agenerate", "connect", "estimate", "evol_instruct", "generate", "grid", "load_seed_tasks",
+            "persona_generate", "personas", "sample_grid", "self_instruct",
         ]
     )  # fmt: skip
     for name in wb.__all__:

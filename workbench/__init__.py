@@ -11,25 +11,57 @@ from __future__ import annotations
 
 from .cache import ResponseCache
 from .client import LLM, RequestFailedError
-from .columns import RESPONSE_COLUMNS
+from .columns import GENERATION_COLUMNS, RESPONSE_COLUMNS
 from .config import Settings
 from .connect import BACKENDS, connect
-from .errors import ConfigError, EndpointUnreachableError, LocalModelError, MissingAPIKeyError, WorkbenchError
+from .errors import (
+    ConfigError,
+    EndpointUnreachableError,
+    InputError,
+    LocalModelError,
+    MissingAPIKeyError,
+    PromptError,
+    SchemaError,
+    WorkbenchError,
+)
+from .estimate import Estimate, estimate
+from .generate import agenerate, generate
+from .grids import grid, personas, sample_grid
+from .promptlab import PromptLab
+from .prompts import Prompt
+from .recipes import evol_instruct, load_seed_tasks, persona_generate, self_instruct
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS",
+    "GENERATION_COLUMNS",
     "LLM",
     "RESPONSE_COLUMNS",
     "ConfigError",
     "EndpointUnreachableError",
+    "InputError",
     "LocalModelError",
     "MissingAPIKeyError",
+    "Estimate",
+    "Prompt",
+    "PromptError",
+    "PromptLab",
     "RequestFailedError",
     "ResponseCache",
+    "SchemaError",
     "Settings",
     "WorkbenchError",
     "__version__",
+    "agenerate",
     "connect",
+    "estimate",
+    "evol_instruct",
+    "generate",
+    "grid",
+    "load_seed_tasks",
+    "persona_generate",
+    "personas",
+    "sample_grid",
+    "self_instruct",
 ]

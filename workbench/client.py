@@ -83,7 +83,8 @@ class LLM:
         """
         if self.backend == "local":
             return {"type": "json_object", "schema": schema}
-        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+        strict = schema.get("additionalProperties") is False  # OpenAI's strict mode needs closed objects
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
 
     def with_options(self, **settings: Any) -> LLM:
         """A copy of this connection with some settings changed, e.g. ``max_concurrency=4``."""

@@ -20,13 +20,32 @@ cached              bool       true when the row came from the cache and cost no
 attempts            int        requests sent for this row in this run (0 when cached)
 error               str        ``ErrorType: message`` when every attempt failed; else null
 ==================  =========  ============================================================
+
+``wb.generate`` returns the run table, one row per sample, with :data:`GENERATION_COLUMNS` in this
+order, the template's variables after ``prompt_hash``, and a schema's fields after ``response``:
+
+==================  =========  ============================================================
+sample_id           str        stable id of the sample (first 16 hex digits of request_id)
+round               int        0 for generated rows; refinement rounds count up from there
+parent_id           str        the sample this row revised; null in round 0
+prompt_hash         str        ``Prompt.hash`` of the template that made the row
+*variables*         any        one column per template variable
+messages            str        the chat messages sent, as JSON
+params              str        the generation parameters, as JSON (without response_format)
+response            str        the reply's text
+*schema fields*     any        with ``schema=``: one column per top-level field of the reply
+model ... error     ...        the response columns above, from ``model`` to ``error``
+request_id          str        the cache key, then ``sample_index`` and ``attempts``
+repaired            bool       with ``schema=``: the first reply did not validate and the
+                               second (sent back with the problem) was used
+==================  =========  ============================================================
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["RESPONSE_COLUMNS", "empty_responses"]
+__all__ = ["GENERATION_COLUMNS", "RESPONSE_COLUMNS", "empty_responses"]
 
 RESPONSE_COLUMNS: dict[str, pl.DataType] = {
     "request_id": pl.String(),
@@ -41,6 +60,25 @@ RESPONSE_COLUMNS: dict[str, pl.DataType] = {
     "cached": pl.Boolean(),
     "attempts": pl.Int64(),
     "error": pl.String(),
+}
+
+
+GENERATION_COLUMNS: dict[str, pl.DataType] = {
+    "sample_id": pl.String(),
+    "round": pl.Int64(),
+    "parent_id": pl.String(),
+    "prompt_hash": pl.String(),
+    "messages": pl.String(),
+    "params": pl.String(),
+    "response": pl.String(),
+    **{
+        name: dtype
+        for name, dtype in RESPONSE_COLUMNS.items()
+        if name not in {"request_id", "sample_index", "response", "attempts"}
+    },
+    "request_id": pl.String(),
+    "sample_index": pl.Int64(),
+    "attempts": pl.Int64(),
 }
 
 

@@ -3,6 +3,9 @@
     WorkbenchError                 base class: catch this to catch them all
     ├── ConfigError                a setting is missing, unknown or malformed (also a ValueError)
     │   └── MissingAPIKeyError     a hosted backend needs a key that is not set
+    ├── InputError                 data or arguments a step cannot use (also a ValueError)
+    │   ├── PromptError            a template that cannot be parsed or rendered
+    │   └── SchemaError            a structured-output schema that is not a valid JSON schema
     ├── LocalModelError            the embedded llama.cpp server could not start or find its model
     └── EndpointUnreachableError   no request of a batch reached the server, after retries
 
@@ -15,8 +18,11 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "EndpointUnreachableError",
+    "InputError",
     "LocalModelError",
     "MissingAPIKeyError",
+    "PromptError",
+    "SchemaError",
     "WorkbenchError",
 ]
 
@@ -31,6 +37,18 @@ class ConfigError(WorkbenchError, ValueError):
 
 class MissingAPIKeyError(ConfigError):
     """A hosted backend needs an API key that is not set."""
+
+
+class InputError(WorkbenchError, ValueError):
+    """Data or arguments a step cannot use: an empty grid, a missing column, ``n < 1``."""
+
+
+class PromptError(InputError):
+    """A template that cannot be parsed, or rendered with the variables given."""
+
+
+class SchemaError(InputError):
+    """A structured-output schema that is neither a pydantic model nor a valid JSON schema."""
 
 
 class LocalModelError(WorkbenchError):

@@ -1,0 +1,90 @@
+"""Variable grids: every combination of some axes, a seeded sample of them, or a table you bring.
+
+wb.grid(topic=["apples", "trains"], level=["easy", "hard"])      # 4 rows
+wb.sample_grid(10, seed=1, topic=topics, level=levels, tone=tones) # 10 distinct random rows
+wb.personas().sample(5, seed=0)                                    # shipped personas, one per row
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .errors import InputError
+
+__all__ = ["as_variables", "grid", "personas", "sample_grid", "shipped_data_dir"]
+
+
+def shipped_data_dir() -> Path:
+    """The repository's ``data/`` folder, where seed tasks, personas and rubrics ship."""
+    return Path(__file__).resolve().parents[1] / "data"
+
+
+def grid(**axes: Any) -> pl.DataFrame:
+    """Every combination of the axes' values, one row each, in a stable order."""
+    names, values = _axes(axes)
+    return pl.DataFrame([dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)])
+
+
+def sample_grid(n: int, *, seed: int = 0, **axes: Any) -> pl.DataFrame:
+    """``n`` distinct combinations drawn at random (seeded) from the full grid of ``axes``."""
+    names, values = _axes(axes)
+    total = 1
+    for column in values:
+        total *= len(column)
+    if not 1 <= n <= total:
+        raise InputError(f"sample_grid: n must be between 1 and {total} (the number of combinations), got {n}.")
+    chosen = random.Random(seed).sample(range(total), n)
+    rows = []
+    for flat in chosen:
+        row = {}
+        for name, column in zip(reversed(names), reversed(values), strict=True):
+            flat, position = divmod(flat, len(column))
+            row[name] = column[position]
+        rows.append({name: row[name] for name in names})
+    return pl.DataFrame(rows)
+
+
+def _axes(axes: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    if not axes:
+        raise InputError("a grid needs at least one axis, e.g. wb.grid(topic=['apples', 'trains']).")
+    values = []
+    for name, axis in axes.items():
+        column = [axis] if isinstance(axis, (str, bytes)) or not isinstance(axis, Iterable) else list(axis)
+        if not column:
+            raise InputError(f"the grid axis {name!r} is empty; give it at least one value.")
+        values.append(column)
+    return list(axes), values
+
+
+def as_variables(variables: pl.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> pl.DataFrame:
+    """Accept a frame, one dict of variables, or a list of dicts; return a frame of rows."""
+    if variables is None:
+        return pl.DataFrame([{}])
+    if isinstance(variables, pl.DataFrame):
+        frame = variables
+    elif isinstance(variables, Mapping):
+        frame = pl.DataFrame([dict(variables)])
+    elif isinstance(variables, Sequence) and not isinstance(variables, (str, bytes)):
+        frame = pl.DataFrame([dict(row) for row in variables])
+    else:
+        raise TypeError(
+            f"variables must be a polars DataFrame, a dict or a list of dicts; got {type(variables).__name__}."
+        )
+    if frame.height == 0:
+        raise InputError("the variables table is empty: there is nothing to generate. Check the grid or filter.")
+    return frame
+
+
+def personas(path: str | Path | None = None) -> pl.DataFrame:
+    """The shipped personas (``data/personas.jsonl``): columns ``persona_id``, ``persona``, ``domain``."""
+    path = Path(path) if path else shipped_data_dir() / "personas.jsonl"
+    if not path.is_file():
+        raise InputError(f"no personas file at {path}.")
+    return pl.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])

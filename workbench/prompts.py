@@ -1,0 +1,155 @@
+"""Prompt templates: Jinja2 with strict variables, a system message, few-shot examples, files.
+
+    prompt = wb.Prompt("Write a {{level}} math word problem about {{topic}}.",
+                       system="You write for children.",
+                       examples=[({"level": "easy", "topic": "cats"}, "Tom has 3 cats ...")])
+    prompt.variables        # ['level', 'topic']
+    prompt.render({"level": "hard", "topic": "trains"})   # a list of chat messages
+    prompt.save("data/prompts/word_problem.json"); wb.Prompt.load("data/prompts/word_problem.json")
+
+Rendering without a variable raises :class:`PromptError` naming it (and the row it came from); a
+template with a syntax error raises one with the line and column, and the line itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+
+from .errors import PromptError
+
+__all__ = ["Prompt", "PromptError"]
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+Example = tuple[Mapping[str, Any], str]
+
+
+class Prompt:
+    """A chat prompt: a Jinja2 user template, an optional system template and few-shot examples.
+
+    ``examples`` are pairs ``(variables, answer)``: each becomes a user message rendered from the
+    template with those variables, followed by the answer as an assistant message.
+    """
+
+    def __init__(self, template: str, system: str | None = None, examples: Sequence[Example] | None = None) -> None:
+        if not isinstance(template, str) or not template.strip():
+            raise PromptError("a prompt needs a non-empty template string, e.g. 'Write a poem about {{topic}}.'")
+        self.template = template
+        self.system = system
+        self.examples = [(dict(variables), str(answer)) for variables, answer in (examples or [])]
+        self._user = _compile(template, "template")
+        self._system = _compile(system, "system") if system else None
+        for position, (variables, _) in enumerate(self.examples):
+            self._render(self._user, variables, f"example {position}")
+
+    def __repr__(self) -> str:
+        return f"Prompt({self.template!r}, variables={self.variables}, hash={self.hash!r})"
+
+    @property
+    def variables(self) -> list[str]:
+        """The variables the template and system message use, sorted."""
+        found = jinja2.meta.find_undeclared_variables(_ENV.parse(self.template))
+        if self.system:
+            found |= jinja2.meta.find_undeclared_variables(_ENV.parse(self.system))
+        return sorted(found)
+
+    @property
+    def hash(self) -> str:
+        """A stable 16-hex-digit hash of the template, system message and examples."""
+        payload = json.dumps([self.template, self.system, self.examples], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def render(self, variables: Mapping[str, Any] | None = None, *, row: int | None = None) -> list[dict[str, str]]:
+        """The chat messages for one set of variables: system, few-shot pairs, then the user turn."""
+        where = f"row {row}" if row is not None else "the variables given"
+        values = dict(variables or {})
+        messages = []
+        if self._system is not None:
+            messages.append({"role": "system", "content": self._render(self._system, values, where)})
+        for variables_, answer in self.examples:
+            messages.append({"role": "user", "content": self._render(self._user, variables_, "an example")})
+            messages.append({"role": "assistant", "content": answer})
+        messages.append({"role": "user", "content": self._render(self._user, values, where)})
+        return messages
+
+    def preview(self, variables: Mapping[str, Any] | None = None) -> str:
+        """The rendered messages as readable text."""
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.render(variables))
+
+    @staticmethod
+    def _render(template: jinja2.Template, variables: Mapping[str, Any], where: str) -> str:
+        try:
+            return template.render(**variables)
+        except jinja2.UndefinedError as exc:
+            name = _undefined_name(exc)
+            given = ", ".join(sorted(variables)) or "none"
+            raise PromptError(
+                f"the template uses the variable {name!r}, which {where} does not define (defined: {given}). "
+                f"Add a {name!r} column or axis, or remove it from the template."
+            ) from None
+
+    # --- files -----------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the prompt as JSON (``.json``) or, without system and examples, as plain text."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".json":
+            data = {"template": self.template, "system": self.system, "examples": self.examples}
+            path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        elif self.system or self.examples:
+            raise PromptError(f"{path.name}: a prompt with a system message or examples is saved as .json")
+        else:
+            path.write_text(self.template)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Prompt:
+        """Read a prompt saved by :meth:`save`: ``.json``, or any text file holding just the template."""
+        path = Path(path)
+        if not path.is_file():
+            raise PromptError(f"no prompt file at {path}. Prompts saved with prompt.save(...) live in data/prompts/.")
+        if path.suffix != ".json":
+            return cls(path.read_text())
+        data = json.loads(path.read_text())
+        examples = [(variables, answer) for variables, answer in data.get("examples") or []]
+        return cls(data["template"], system=data.get("system"), examples=examples)
+
+
+def _compile(source: str, label: str) -> jinja2.Template:
+    try:
+        return _ENV.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise PromptError(_syntax_message(source, exc, label)) from None
+
+
+def _syntax_message(source: str, exc: jinja2.TemplateSyntaxError, label: str) -> str:
+    line_number = exc.lineno or 1
+    lines = source.splitlines() or [""]
+    line = lines[min(line_number, len(lines)) - 1]
+    column = _error_column(line, exc.message or "")
+    pointer = " " * (column - 1) + "^"
+    return f"{label} syntax error at line {line_number}, column {column}: {exc.message}\n    {line}\n    {pointer}"
+
+
+def _error_column(line: str, message: str) -> int:
+    """Best guess at where on ``line`` Jinja stumbled: the token it names, else the last opening tag."""
+    for token in reversed(re.findall(r"'([^']+)'", message)):
+        at = line.find(token)
+        if at >= 0 and token not in {"end of print statement", "end of statement block"}:
+            return at + 1
+    openings = [match.start() for match in re.finditer(r"\{\{|\{%|\{#", line)]
+    return openings[-1] + 1 if openings else 1
+
+
+def _undefined_name(exc: jinja2.UndefinedError) -> str:
+    match = re.search(r"'([^']+)' is undefined", str(exc))
+    return match.group(1) if match else str(exc)
