@@ -92,11 +92,13 @@ def test_a_missing_local_model_file_is_a_clear_error(tmp_path):
 def test_the_public_names_are_pinned():
     assert sorted(wb.__all__) == sorted(
         [
-            "BACKENDS", "Estimate", "GENERATION_COLUMNS", "LLM", "RESPONSE_COLUMNS", "ConfigError",
-            "EndpointUnreachableError", "InputError", "LocalModelError", "MissingAPIKeyError", "Prompt", "PromptError",
-            "PromptLab", "RequestFailedError", "ResponseCache", "SchemaError", "Settings", "WorkbenchError",
-            "__version__", "agenerate", "connect", "estimate", "evol_instruct", "generate", "grid", "load_seed_tasks",
-            "persona_generate", "personas", "sample_grid", "self_instruct",
+            "Agreement", "BACKENDS", "ConfigError", "EndpointUnreachableError", "Estimate", "GENERATION_COLUMNS",
+            "GRADE_COLUMNS", "InputError", "LLM", "Labeler", "LocalModelError", "MissingAPIKeyError", "Prompt",
+            "PromptError", "PromptLab", "RESPONSE_COLUMNS", "RequestFailedError", "ResponseCache", "Rubric",
+            "SchemaError", "Settings", "WorkbenchError", "__version__", "acompare", "agenerate", "agrade",
+            "agreement", "arefine", "best", "cohen_kappa", "compare", "connect", "estimate", "evol_instruct",
+            "generate", "grade", "grid", "load_seed_tasks", "per_round", "persona_generate", "personas",
+            "position_bias", "refine", "sample_grid", "self_agreement", "self_instruct", "snapshot", "verify",
         ]
     )  # fmt: skip
     for name in wb.__all__:

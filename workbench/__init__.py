@@ -26,16 +26,40 @@ from .errors import (
 )
 from .estimate import Estimate, estimate
 from .generate import agenerate, generate
+from .grade import GRADE_COLUMNS, agrade, grade, verify
 from .grids import grid, personas, sample_grid
+from .labeler import Labeler
+from .pairwise import acompare, compare
 from .promptlab import PromptLab
 from .prompts import Prompt
 from .recipes import evol_instruct, load_seed_tasks, persona_generate, self_instruct
+from .refine import arefine, best, per_round, refine, snapshot
+from .rubrics import Rubric
+from .trust import Agreement, agreement, cohen_kappa, position_bias, self_agreement
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS",
     "GENERATION_COLUMNS",
+    "GRADE_COLUMNS",
+    "Agreement",
+    "Labeler",
+    "Rubric",
+    "acompare",
+    "agrade",
+    "agreement",
+    "arefine",
+    "best",
+    "cohen_kappa",
+    "compare",
+    "grade",
+    "per_round",
+    "position_bias",
+    "refine",
+    "self_agreement",
+    "snapshot",
+    "verify",
     "LLM",
     "RESPONSE_COLUMNS",
     "ConfigError",

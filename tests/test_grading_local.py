@@ -1,0 +1,39 @@
+"""Grading and refining on the real embedded model: whatever it answers, the tables hold together."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+import workbench as wb
+from workbench import arithmetic
+
+pytestmark = pytest.mark.local_model
+
+
+@pytest.fixture(scope="module")
+def llm(tmp_path_factory) -> wb.LLM:
+    return wb.connect(data_dir=tmp_path_factory.mktemp("data"))
+
+
+def test_the_embedded_judge_scores_in_range_or_says_why_not(llm):
+    samples = wb.generate(llm, "Write a one-line fact about {{topic}}.", wb.grid(topic=["the moon", "bees"]),
+                          max_tokens=40, progress=False)  # fmt: skip
+    graded = wb.grade(llm, samples, wb.Rubric.load("factual_accuracy"), votes=2, progress=False)
+    for row in graded.iter_rows(named=True):
+        if row["scored"]:
+            assert 1 <= row["score"] <= 3 and row["reason"] is not None and len(row["votes"]) >= 1
+        else:
+            assert row["unscored_reason"]
+
+
+def test_the_arithmetic_task_runs_its_rounds_with_lineage_intact(llm):
+    history, table = arithmetic.run_rounds(llm, topics=["apples", "trains"], n=2, rounds=2, progress=False)
+
+    assert table["round"][0] == 0 and table["rows"].to_list() == [4] * table.height
+    assert set(table.columns) >= {"mean_score", "pass_rate", "verified_rate", "judge_vs_verifier_accuracy"}
+    for round_number in range(1, history["round"].max() + 1):
+        parents = set(history.filter(pl.col("round") == round_number - 1)["sample_id"])
+        assert set(history.filter(pl.col("round") == round_number)["parent_id"]) <= parents
+    assert history["verified"].null_count() == history["verified_error"].is_not_null().sum()
+    assert history.filter(pl.col("stop_reason").is_not_null())["lineage_id"].n_unique() == 4

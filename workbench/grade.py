@@ -1,0 +1,222 @@
+"""Grading: an LLM judge with a rubric, or a Python verifier — the same columns either way.
+
+    graded = wb.grade(llm, samples, rubric)               # pointwise LLM judge (JSON-constrained)
+    graded = wb.grade(llm, samples, rubric, votes=5)      # self-consistency: the median of 5 votes
+    graded = wb.grade(is_correct, samples)                # a verifier: (row) -> bool | float
+    checked = wb.verify(samples, is_correct, name="verified")   # verifier result in its own column
+
+Grading adds :data:`GRADE_COLUMNS`. A grade that cannot be parsed, is out of range, or comes from a
+failed request leaves the row *unscored* (``scored`` false) with the reason in ``unscored_reason``:
+never a crash, never a silent null.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from ._sync import run_sync
+from .client import LLM
+from .errors import InputError
+from .rubrics import Rubric
+
+__all__ = ["GRADE_COLUMNS", "agrade", "grade", "task_texts", "verify"]
+
+GRADE_COLUMNS: dict[str, pl.DataType] = {
+    "score": pl.Float64(),  # the grade (median of the votes); null when unscored
+    "reason": pl.String(),  # the judge's reason (of the vote nearest the median)
+    "scored": pl.Boolean(),
+    "unscored_reason": pl.String(),  # why a row has no score
+    "judge": pl.String(),  # judge model, or verifier:<name>
+    "votes": pl.List(pl.Int64()),  # every parsed vote
+    "vote_spread": pl.Float64(),  # max - min of the votes
+    "judge_tokens_in": pl.Int64(),
+    "judge_tokens_out": pl.Int64(),
+    "judge_cost_usd": pl.Float64(),
+}
+JUDGE_TEMPLATE = "Task:\n{task}\n\nResponse to grade:\n{response}"
+
+
+async def agrade(
+    judge: LLM | Callable[[dict[str, Any]], Any],
+    frame: pl.DataFrame,
+    rubric: Rubric | None = None,
+    *,
+    votes: int = 1,
+    column: str = "response",
+    task_column: str | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    **params: Any,
+) -> pl.DataFrame:
+    """The async form of :func:`grade`."""
+    if not isinstance(judge, LLM):
+        return _verifier_grades(frame, judge, column)
+    if not isinstance(rubric, Rubric):
+        raise InputError("an LLM judge needs a rubric: wb.grade(llm, frame, wb.Rubric('...')).")
+    if not isinstance(votes, int) or votes < 1:
+        raise InputError(f"votes must be 1 or more, got {votes!r}.")
+    _require(frame, column)
+    tasks = task_texts(frame, task_column)
+    requests, owners = _judge_requests(frame[column].to_list(), tasks, rubric, votes)
+    params = {"temperature": 0.0 if votes == 1 else 0.7, "max_tokens": 256, **params}
+    params["response_format"] = judge.json_format(rubric.json_schema(), "grade")
+    replies = await judge.achat_many(requests, cache=cache, progress=progress, **params) if requests else None
+    grades = _collect(frame, column, replies, owners, rubric, judge.model)
+    return frame.drop([name for name in GRADE_COLUMNS if name in frame.columns]).hstack(grades)
+
+
+def grade(judge: LLM | Callable[[dict[str, Any]], Any], frame: pl.DataFrame, rubric: Rubric | None = None,
+          **options: Any) -> pl.DataFrame:  # fmt: skip
+    """Grade every row of ``frame``; returns it with the grade columns (see the module docstring).
+
+    ``judge`` is an ``LLM`` (with ``rubric``) or a verifier ``(row) -> bool | float``. Options:
+    ``votes`` (k judge samples, median taken), ``column`` (what is graded, default ``response``),
+    ``task_column`` (the task shown to the judge; default ``task``, else the last user message of
+    ``messages``), ``cache``, ``progress`` and generation parameters.
+    """
+    return run_sync(agrade(judge, frame, rubric, **options))
+
+
+def _require(frame: pl.DataFrame, *columns: str) -> None:
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise InputError(f"the frame has no column {missing[0]!r} to grade (its columns: {', '.join(frame.columns)}).")
+
+
+def task_texts(frame: pl.DataFrame, task_column: str | None = None) -> list[str | None]:
+    """The task each row answered: ``task_column``, else ``task``, else the last user message."""
+    if task_column is not None:
+        _require(frame, task_column)
+        return frame[task_column].cast(pl.String).to_list()
+    if "task" in frame.columns:
+        return frame["task"].cast(pl.String).to_list()
+    if "messages" in frame.columns:
+        return [_last_user_message(text) for text in frame["messages"]]
+    return [None] * frame.height
+
+
+def _last_user_message(messages_json: str | None) -> str | None:
+    try:
+        messages = json.loads(messages_json or "[]")
+    except ValueError:
+        return None
+    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return str(users[-1]) if users else None
+
+
+def _judge_requests(responses, tasks, rubric: Rubric, votes: int):
+    requests, owners = [], []
+    for row, (response, task) in enumerate(zip(responses, tasks, strict=True)):
+        if response is None:
+            continue
+        content = JUDGE_TEMPLATE.format(task=task or "(not recorded)", response=response)
+        messages = [{"role": "system", "content": rubric.instructions()}, {"role": "user", "content": content}]
+        requests += [{"messages": messages, "sample_index": vote} for vote in range(votes)]
+        owners += [row] * votes
+    return requests, owners
+
+
+def parse_grade(text: str | None, rubric: Rubric) -> tuple[int | None, str | None, str | None]:
+    """(score, reason, problem): a valid grade has no problem; an invalid one has no score."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return None, None, f"unparseable grade (not JSON): {(text or '')[:80]!r}"
+    if not isinstance(value, dict) or "score" not in value:
+        return None, None, f"unparseable grade (no score): {(text or '')[:80]!r}"
+    score, reason = value["score"], value.get("reason")
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or score != int(score):
+        return None, reason, f"score is not an integer: {score!r}"
+    if not rubric.scale[0] <= score <= rubric.scale[1]:
+        return None, reason, f"score {score!r} outside the scale {rubric.scale[0]}..{rubric.scale[1]}"
+    return int(score), reason, None
+
+
+def _collect(frame, column, replies, owners, rubric, judge_model) -> pl.DataFrame:
+    rows = [_empty_grade(judge_model, frame[column][i]) for i in range(frame.height)]
+    for owner, reply in zip(owners, replies.iter_rows(named=True) if replies is not None else [], strict=True):
+        row = rows[owner]
+        for key, source in (("judge_tokens_in", "tokens_in"), ("judge_tokens_out", "tokens_out"),
+                            ("judge_cost_usd", "cost_usd")):  # fmt: skip
+            row[key] = None if row[key] is None or reply[source] is None else row[key] + reply[source]
+        if reply["error"] is not None:
+            row["_problems"].append(f"judge request failed: {reply['error']}")
+            continue
+        score, reason, problem = parse_grade(reply["response"], rubric)
+        if problem:
+            row["_problems"].append(problem)
+        else:
+            row["votes"].append(score)
+            row["_reasons"].append(reason)
+    return pl.DataFrame([_finish(row) for row in rows], schema=GRADE_COLUMNS)
+
+
+def _empty_grade(judge_model: str, response: Any) -> dict[str, Any]:
+    problems = [] if response is not None else ["no response to grade (the generation failed)"]
+    return {"judge": judge_model, "votes": [], "_reasons": [], "_problems": problems,
+            "judge_tokens_in": 0, "judge_tokens_out": 0, "judge_cost_usd": 0.0}  # fmt: skip
+
+
+def _finish(row: dict[str, Any]) -> dict[str, Any]:
+    votes, reasons, problems = row.pop("votes"), row.pop("_reasons"), row.pop("_problems")
+    if not votes:
+        return {**row, "score": None, "reason": None, "scored": False, "votes": [], "vote_spread": None,
+                "unscored_reason": problems[0] if problems else "no grade"}  # fmt: skip
+    median = float(statistics.median(votes))
+    nearest = min(range(len(votes)), key=lambda i: abs(votes[i] - median))
+    return {**row, "score": median, "reason": reasons[nearest], "scored": True, "unscored_reason": None,
+            "votes": votes, "vote_spread": float(max(votes) - min(votes))}  # fmt: skip
+
+
+# --- verifiers -------------------------------------------------------------------------------------
+def verify(frame: pl.DataFrame, fn: Callable[[dict[str, Any]], Any], *, name: str = "verified") -> pl.DataFrame:
+    """Run ``fn(row)`` on every row; adds ``name`` (its bool or number) and ``name_error`` (an exception)."""
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
+    values, errors = [], []
+    for row in frame.iter_rows(named=True):
+        value, error = _call_verifier(fn, row)
+        values.append(value)
+        errors.append(error)
+    kinds = {type(value) for value in values if value is not None}
+    dtype = pl.Boolean if kinds <= {bool} else pl.Float64
+    values = [None if v is None else (v if dtype == pl.Boolean else float(v)) for v in values]
+    return frame.with_columns(pl.Series(name, values, dtype=dtype), pl.Series(f"{name}_error", errors, dtype=pl.String))
+
+
+def _call_verifier(fn: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> tuple[Any, str | None]:
+    try:
+        value = fn(row)
+    except Exception as exc:  # a verifier that raises is recorded on its row
+        return None, f"{type(exc).__name__}: {exc}"
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and value == value):
+        return value, None
+    return None, f"the verifier returned {value!r}; expected a bool or a number"
+
+
+def _verifier_grades(frame: pl.DataFrame, fn: Callable[[dict[str, Any]], Any], column: str) -> pl.DataFrame:
+    if not callable(fn):
+        raise TypeError(f"a judge is an LLM (from wb.connect) or a verifier function; got {type(fn).__name__}.")
+    _require(frame, column)
+    checked = verify(frame, fn, name="_value")
+    label = f"verifier:{getattr(fn, '__name__', type(fn).__name__)}"
+    grades = checked.select(
+        pl.col("_value").cast(pl.Float64).alias("score"),
+        pl.lit(None, pl.String).alias("reason"),
+        pl.col("_value").is_not_null().alias("scored"),
+        pl.col("_value_error").alias("unscored_reason"),
+        pl.lit(label).alias("judge"),
+        pl.lit(None, pl.List(pl.Int64)).alias("votes"),
+        pl.lit(None, pl.Float64).alias("vote_spread"),
+        pl.lit(0).alias("judge_tokens_in"),
+        pl.lit(0).alias("judge_tokens_out"),
+        pl.lit(0.0).alias("judge_cost_usd"),
+    ).cast(GRADE_COLUMNS)
+    return frame.drop([name for name in GRADE_COLUMNS if name in frame.columns]).hstack(grades)

@@ -1,0 +1,103 @@
+"""``wb.Labeler``: collect a few human scores inline, beside the judge's, saved as you go.
+
+    labeler = wb.Labeler(graded, name="math-v1")    # shows one sample at a time with its judge score
+    labeler                                          # click a score; it is saved at once
+    wb.agreement(labeler.labelled(), "score", "human_score")
+
+Labels go to ``data/labels/<name>.parquet`` (``sample_id``, ``human_score``, ``labelled_at``) after
+every click, so closing the notebook loses nothing and a new ``Labeler`` with the same name resumes
+at the first unlabelled sample. Everything is widget state a test can drive: ``score_buttons``,
+``skip_button``, ``back_button``, ``sample.value``, ``index``, ``labels``.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import ipywidgets as widgets
+import polars as pl
+
+from .config import load_settings
+from .errors import InputError
+
+__all__ = ["Labeler"]
+
+_LABEL_SCHEMA = {"sample_id": pl.String, "human_score": pl.Int64, "labelled_at": pl.Float64}
+
+
+class Labeler(widgets.VBox):
+    """One sample at a time: its text, the judge's score and reason, and a button per score."""
+
+    def __init__(self, frame: pl.DataFrame, *, name: str = "labels", scale: tuple[int, int] = (1, 5),
+                 column: str = "response", labels_dir: str | Path | None = None) -> None:  # fmt: skip
+        missing = [c for c in ("sample_id", column) if c not in frame.columns]
+        if missing:
+            raise InputError(f"the Labeler needs a {missing[0]!r} column (the frame has {', '.join(frame.columns)}).")
+        if frame.height == 0:
+            raise InputError("the frame is empty: there is nothing to label.")
+        low, high = scale
+        if low >= high:
+            raise InputError(f"a scale needs min < max; got {scale!r}.")
+        self.frame, self.column = frame, column
+        self.path = Path(labels_dir or load_settings().data_dir / "labels") / f"{name}.parquet"
+        self.labels: dict[str, int] = self._load()
+        self.sample = widgets.HTML()
+        self.judge = widgets.HTML()
+        self.progress = widgets.HTML()
+        self.score_buttons = [widgets.Button(description=str(value), layout=widgets.Layout(width="48px"))
+                              for value in range(low, high + 1)]  # fmt: skip
+        for button in self.score_buttons:
+            button.on_click(lambda clicked: self.label(int(clicked.description)))
+        self.back_button = widgets.Button(description="◀ back")
+        self.skip_button = widgets.Button(description="skip ▶")
+        self.back_button.on_click(lambda _: self.show(self.index - 1))
+        self.skip_button.on_click(lambda _: self.show(self.index + 1))
+        buttons = widgets.HBox([self.back_button, *self.score_buttons, self.skip_button])
+        super().__init__([self.progress, self.sample, self.judge, buttons])
+        self.index = 0
+        self.show(self._first_unlabelled())
+
+    def _load(self) -> dict[str, int]:
+        if not self.path.is_file():
+            return {}
+        saved = pl.read_parquet(self.path)
+        return dict(zip(saved["sample_id"], saved["human_score"], strict=True))
+
+    def _first_unlabelled(self) -> int:
+        ids = self.frame["sample_id"].to_list()
+        return next((i for i, sample_id in enumerate(ids) if sample_id not in self.labels), len(ids) - 1)
+
+    def show(self, index: int) -> None:
+        """Show sample ``index`` (clamped to the frame)."""
+        self.index = max(0, min(index, self.frame.height - 1))
+        row = self.frame.row(self.index, named=True)
+        self.sample.value = f"<div style='white-space:pre-wrap'>{html.escape(str(row[self.column]))}</div>"
+        score, reason = row.get("score"), row.get("reason")
+        judged = "not graded" if score is None else f"judge: <b>{score:g}</b> — {html.escape(str(reason or ''))}"
+        mine = self.labels.get(row["sample_id"])
+        self.judge.value = judged + ("" if mine is None else f" · your score: <b>{mine}</b>")
+        self.progress.value = f"sample {self.index + 1} of {self.frame.height} · {len(self.labels)} labelled"
+
+    def label(self, value: int) -> None:
+        """Record ``value`` for the sample shown, save every label, and move to the next sample."""
+        self.labels[self.frame["sample_id"][self.index]] = value
+        self._save()
+        self.show(self.index + 1)
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        rows = [{"sample_id": key, "human_score": value, "labelled_at": now} for key, value in self.labels.items()]
+        temporary = self.path.with_suffix(".tmp")
+        pl.DataFrame(rows, schema=_LABEL_SCHEMA).write_parquet(temporary)
+        temporary.replace(self.path)  # atomic: a crash mid-write never leaves a broken file
+
+    def labelled(self) -> pl.DataFrame:
+        """The frame with a ``human_score`` column (null where not labelled)."""
+        saved = pl.DataFrame([{"sample_id": k, "human_score": v} for k, v in self.labels.items()],
+                             schema={"sample_id": pl.String, "human_score": pl.Int64})  # fmt: skip
+        return self.frame.drop("human_score", strict=False).join(
+            saved, on="sample_id", how="left", maintain_order="left"
+        )

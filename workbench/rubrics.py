@@ -1,0 +1,112 @@
+"""``wb.Rubric``: what a judge is told — criteria, a score scale, level descriptions, graded examples.
+
+rubric = wb.Rubric("Is the problem solvable and the answer correct?", scale=(1, 5),
+                   levels={1: "unsolvable or wrong", 5: "clear, solvable, correct"})
+wb.Rubric.load("math_word_problem")      # one of the rubrics shipped in data/rubrics/
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .grids import shipped_data_dir
+
+__all__ = ["Rubric"]
+
+
+class Rubric:
+    """The judge's instructions and the integer scale its scores live on."""
+
+    def __init__(
+        self,
+        criteria: str,
+        scale: tuple[int, int] = (1, 5),
+        levels: Mapping[int, str] | None = None,
+        examples: Sequence[Mapping[str, Any]] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not isinstance(criteria, str) or not criteria.strip():
+            raise InputError("a rubric needs criteria: a sentence saying what a good answer is.")
+        low, high = _scale(scale)
+        self.criteria = criteria.strip()
+        self.scale = (low, high)
+        self.levels = {int(level): str(text) for level, text in (levels or {}).items()}
+        outside = sorted(level for level in self.levels if not low <= level <= high)
+        if outside:
+            raise InputError(f"rubric levels {outside} lie outside the scale {low}..{high}.")
+        self.examples = [dict(example) for example in examples or []]
+        for example in self.examples:
+            if not {"response", "score"} <= set(example) or not low <= int(example["score"]) <= high:
+                raise InputError(f"a graded example needs 'response' and a 'score' in {low}..{high}: {example!r}")
+        self.name = name or "rubric"
+
+    def __repr__(self) -> str:
+        return f"Rubric({self.criteria!r}, scale={self.scale})"
+
+    @property
+    def values(self) -> list[int]:
+        return list(range(self.scale[0], self.scale[1] + 1))
+
+    def instructions(self) -> str:
+        """The judge's system message."""
+        low, high = self.scale
+        lines = [
+            "You are a strict, fair grader. Grade the response to the task below.",
+            f"Criteria: {self.criteria}",
+            f"Give an integer score from {low} (worst) to {high} (best).",
+        ]
+        if self.levels:
+            lines.append("Score levels:")
+            lines += [f"- {level}: {text}" for level, text in sorted(self.levels.items())]
+        for example in self.examples:
+            lines.append(f"Example response: {example['response']}\nIts score: {example['score']}")
+            if example.get("reason"):
+                lines.append(f"Why: {example['reason']}")
+        lines.append('Reply in JSON: {"reason": "<one or two sentences>", "score": <integer>}.')
+        return "\n".join(lines)
+
+    def json_schema(self) -> dict[str, Any]:
+        """The judge's output schema: a short reason, then the score (reason first, so it is thought out)."""
+        return {
+            "type": "object",
+            "properties": {"reason": {"type": "string"}, "score": {"type": "integer", "enum": self.values}},
+            "required": ["reason", "score"],
+            "additionalProperties": False,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "criteria": self.criteria, "scale": list(self.scale),
+                "levels": {str(k): v for k, v in self.levels.items()}, "examples": self.examples}  # fmt: skip
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> Rubric:
+        """A rubric from a JSON file, or by the name of one shipped in ``data/rubrics/``."""
+        path = Path(name_or_path)
+        if not path.is_file():
+            path = shipped_data_dir() / "rubrics" / f"{name_or_path}.json"
+        if not path.is_file():
+            shipped = sorted(p.stem for p in (shipped_data_dir() / "rubrics").glob("*.json"))
+            raise InputError(f"no rubric {str(name_or_path)!r}. Shipped rubrics: {', '.join(shipped)}.")
+        data = json.loads(path.read_text())
+        levels = {int(level): text for level, text in (data.get("levels") or {}).items()}
+        return cls(data["criteria"], tuple(data.get("scale", (1, 5))), levels, data.get("examples"), data.get("name"))
+
+
+def _scale(scale: Any) -> tuple[int, int]:
+    try:
+        low, high = (int(value) for value in scale)
+    except (TypeError, ValueError):
+        raise InputError(f"a rubric scale is two integers (min, max), e.g. (1, 5); got {scale!r}.") from None
+    if low >= high:
+        raise InputError(f"a rubric scale needs min < max; got ({low}, {high}).")
+    return low, high
