@@ -91,8 +91,10 @@ async def overhead(base_url: str, args: argparse.Namespace) -> None:
         bare_times.append(bare_seconds)
         wb_times.append(wb_seconds)
         cached_times.append(cached_seconds)
-        print(f"  round {round_number + 1}: bare {bare_seconds:.2f}s   workbench {wb_seconds:.2f}s   "
-              f"workbench cached re-run {cached_seconds:.3f}s")  # fmt: skip
+        print(
+            f"  round {round_number + 1}: bare {bare_seconds:.2f}s   workbench {wb_seconds:.2f}s   "
+            f"workbench cached re-run {cached_seconds:.3f}s"
+        )
     bare, ours, cached = (statistics.median(times) for times in (bare_times, wb_times, cached_times))
     print(f"median wall time: bare {bare:.2f}s, workbench {ours:.2f}s -> ratio {ours / bare:.3f}x (target <= 1.15x)")
     print(f"cached re-run: {cached:.3f}s, {ours / cached:.0f}x faster than the uncached run (target >= 20x)")
@@ -117,13 +119,25 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--progress", action="store_true", help="show the workbench's progress bar while timing")
     args = parser.parse_args()
-    print(f"openai {openai.__version__}; {args.requests} requests, concurrency {args.concurrency}, "
-          f"server latency {args.latency * 1000:.0f} ms, progress bar {'on' if args.progress else 'off'}")  # fmt: skip
+    print(
+        f"openai {openai.__version__}; {args.requests} requests, concurrency {args.concurrency}, "
+        f"server latency {args.latency * 1000:.0f} ms, progress bar {'on' if args.progress else 'off'}"
+    )
     clean, clean_url = start_server("--latency", str(args.latency))
     faulty, faulty_url = start_server(
-        "--latency", str(args.latency), "--rate-429", "0.05", "--rate-500", "0.03", "--rate-drop", "0.02",
-        "--rate-malformed", "0.02", "--retry-after", "0.1",
-    )  # fmt: skip
+        "--latency",
+        str(args.latency),
+        "--rate-429",
+        "0.05",
+        "--rate-500",
+        "0.03",
+        "--rate-drop",
+        "0.02",
+        "--rate-malformed",
+        "0.02",
+        "--retry-after",
+        "0.1",
+    )
     try:
         asyncio.run(overhead(clean_url, args))
         asyncio.run(faults(faulty_url, args))

@@ -3,6 +3,8 @@
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length) for the ``openai`` client:
 ``GET /v1/models``, ``POST /v1/chat/completions`` and ``GET /_stats`` (its counters, as JSON).
 
+``POST /v1/embeddings`` answers too when started with ``embeddings=True``.
+
 Faults, drawn per attempt from a seeded generator, or scripted for the first attempts of every
 distinct request (``first_attempts=("429", "500")``: the first try gets a 429, the second a 500):
 
@@ -82,12 +84,14 @@ class FakeServer:
         models: tuple[str, ...] = ("fake-model",),
         responder: Callable[[dict[str, Any]], str] = echo,
         port: int = 0,
+        embeddings: bool = False,
     ) -> None:
         self.latency = latency
         self.faults = faults or Faults()
         self.models = models
         self.responder = responder
         self.port = port
+        self.embeddings = embeddings
         self.stats = Stats()
         self._rng = random.Random(self.faults.seed)
         self._attempts: Counter = Counter()
@@ -165,6 +169,8 @@ class FakeServer:
             await _send(writer, 200, data)
         elif method == "GET" and path == "/_stats":
             await _send(writer, 200, self.stats.as_json())
+        elif method == "POST" and path.endswith("/embeddings") and self.embeddings:
+            await _send(writer, 200, _embeddings(json.loads(body)))
         elif method == "POST" and path.endswith("/chat/completions"):
             return await self._chat(writer, headers, json.loads(body or b"{}"))
         else:
@@ -177,8 +183,11 @@ class FakeServer:
         if self.latency:
             await asyncio.sleep(self.latency)
         if body.get("model") not in self.models:
-            error = {"message": f"The model '{body.get('model')}' does not exist", "type": "invalid_request_error",
-                     "code": "model_not_found"}  # fmt: skip
+            error = {
+                "message": f"The model '{body.get('model')}' does not exist",
+                "type": "invalid_request_error",
+                "code": "model_not_found",
+            }
             await _send(writer, 404, {"error": error})
             return True
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
@@ -235,6 +244,25 @@ def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
             "completion_tokens": len(content.split()),
             "total_tokens": prompt_tokens + len(content.split()),
         },
+    }
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """Deterministic 8-dimensional embeddings: the counts of each text's letters, folded mod 8."""
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    vectors = []
+    for text in texts:
+        vector = [0.0] * 8
+        for character in str(text).lower():
+            if character.isalpha():
+                vector[ord(character) % 8] += 1.0
+        vectors.append(vector)
+    data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model"),
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
     }
 
 

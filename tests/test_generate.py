@@ -83,8 +83,9 @@ def test_structured_output_becomes_columns_and_a_bad_reply_is_repaired_once(fake
     server = fake_server(responder=structured)
     llm = connect_to(server)
 
-    table = wb.generate(llm, "Problem about {{topic}}", wb.grid(topic=["apples", "flaky", "stubborn"]),
-                        schema=Problem, progress=False)  # fmt: skip
+    table = wb.generate(
+        llm, "Problem about {{topic}}", wb.grid(topic=["apples", "flaky", "stubborn"]), schema=Problem, progress=False
+    )
 
     assert table.columns.index("question") == table.columns.index("response") + 1
     assert table.select("question", "answer", "repaired").to_dicts() == [
@@ -111,8 +112,12 @@ def test_a_json_schema_dict_is_sent_as_response_format_and_checked(fake_server, 
     seen = []
     server = fake_server(responder=lambda body: seen.append(body["response_format"]) or '{"mood": "calm"}')
     llm = connect_to(server)
-    schema = {"type": "object", "properties": {"mood": {"type": "string", "enum": ["calm", "angry"]}},
-              "required": ["mood"], "additionalProperties": False}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"mood": {"type": "string", "enum": ["calm", "angry"]}},
+        "required": ["mood"],
+        "additionalProperties": False,
+    }
 
     table = wb.generate(llm, "How do you feel?", schema=schema, progress=False)
 

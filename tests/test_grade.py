@@ -15,10 +15,13 @@ RUBRIC = wb.Rubric("Is it good?", scale=(1, 5))
 
 def samples(*responses: str | None) -> pl.DataFrame:
     return pl.DataFrame(
-        {"sample_id": [f"s{i}" for i in range(len(responses))], "task": ["Write something."] * len(responses),
-         "response": list(responses)},
+        {
+            "sample_id": [f"s{i}" for i in range(len(responses))],
+            "task": ["Write something."] * len(responses),
+            "response": list(responses),
+        },
         schema={"sample_id": pl.String, "task": pl.String, "response": pl.String},
-    )  # fmt: skip
+    )
 
 
 def judge_by_content(body: dict) -> str:
@@ -74,8 +77,9 @@ def test_votes_take_the_median_and_record_the_spread(fake_server, connect_to):
         calls[key] += 1
         return json.dumps({"reason": "r", "score": [3, 5, 4][(calls[key] - 1) % 3]})
 
-    graded = wb.grade(connect_to(fake_server(responder=three_minds)), samples("a", "b"), RUBRIC, votes=3,
-                      progress=False)  # fmt: skip
+    graded = wb.grade(
+        connect_to(fake_server(responder=three_minds)), samples("a", "b"), RUBRIC, votes=3, progress=False
+    )
 
     assert graded["score"].to_list() == [4.0, 4.0]
     assert [sorted(v) for v in graded["votes"].to_list()] == [[3, 4, 5], [3, 4, 5]]
@@ -161,8 +165,9 @@ def test_a_judge_that_always_picks_the_first_slot_shows_full_position_bias(fake_
 
 def test_a_consistent_judge_names_the_winner_in_both_orders(fake_server, connect_to):
     llm = connect_to(fake_server(responder=longer_wins))
-    verdicts = wb.compare(llm, samples("short", "a much longer answer"), samples("a longer one", "b"), RUBRIC,
-                          progress=False)  # fmt: skip
+    verdicts = wb.compare(
+        llm, samples("short", "a much longer answer"), samples("a longer one", "b"), RUBRIC, progress=False
+    )
     assert verdicts["winner"].to_list() == ["B", "A"] and verdicts["consistent"].all()
     assert wb.position_bias(verdicts)["inconsistent"] == 0.0
 

@@ -17,8 +17,13 @@ def llm(tmp_path_factory) -> wb.LLM:
 
 
 def test_the_embedded_judge_scores_in_range_or_says_why_not(llm):
-    samples = wb.generate(llm, "Write a one-line fact about {{topic}}.", wb.grid(topic=["the moon", "bees"]),
-                          max_tokens=40, progress=False)  # fmt: skip
+    samples = wb.generate(
+        llm,
+        "Write a one-line fact about {{topic}}.",
+        wb.grid(topic=["the moon", "bees"]),
+        max_tokens=40,
+        progress=False,
+    )
     graded = wb.grade(llm, samples, wb.Rubric.load("factual_accuracy"), votes=2, progress=False)
     for row in graded.iter_rows(named=True):
         if row["scored"]:

@@ -17,8 +17,9 @@ def llm(tmp_path_factory) -> wb.LLM:
 
 
 def test_the_embedded_model_answers_a_real_completion(llm):
-    row = llm.chat_many(["What is the capital of France? Answer in one word."], max_tokens=16, temperature=0,
-                        progress=False).row(0, named=True)  # fmt: skip
+    row = llm.chat_many(
+        ["What is the capital of France? Answer in one word."], max_tokens=16, temperature=0, progress=False
+    ).row(0, named=True)
     assert row["error"] is None
     assert "paris" in row["response"].lower()
     assert row["tokens_in"] > 5 and 0 < row["tokens_out"] <= 16
@@ -36,8 +37,13 @@ def test_json_schema_constrained_output_parses(llm):
         "properties": {"city": {"type": "string"}, "score": {"type": "integer", "enum": [1, 2, 3, 4, 5]}},
         "required": ["city", "score"],
     }
-    table = llm.chat_many(["Name a city and rate it from 1 to 5."] * 2, response_format=llm.json_format(schema),
-                          max_tokens=60, temperature=0.7, progress=False)  # fmt: skip
+    table = llm.chat_many(
+        ["Name a city and rate it from 1 to 5."] * 2,
+        response_format=llm.json_format(schema),
+        max_tokens=60,
+        temperature=0.7,
+        progress=False,
+    )
     for text in table["response"]:
         value = json.loads(text)
         assert isinstance(value["city"], str) and value["score"] in {1, 2, 3, 4, 5}
@@ -45,8 +51,14 @@ def test_json_schema_constrained_output_parses(llm):
 
 def test_the_cache_key_does_not_depend_on_the_servers_random_port(llm):
     first = llm.chat_many(["Say yes."], max_tokens=4, progress=False)
-    moved = wb.LLM(backend="local", base_url="http://127.0.0.1:1/v1", model=llm.model, endpoint=llm.endpoint,
-                   settings=llm.settings, price=(0.0, 0.0))  # fmt: skip
+    moved = wb.LLM(
+        backend="local",
+        base_url="http://127.0.0.1:1/v1",
+        model=llm.model,
+        endpoint=llm.endpoint,
+        settings=llm.settings,
+        price=(0.0, 0.0),
+    )
     again = moved.chat_many(["Say yes."], max_tokens=4, progress=False)
     assert again["cached"][0] and again["response"][0] == first["response"][0]
 

@@ -63,9 +63,11 @@ def test_an_empty_template_is_refused():
 def test_a_grid_is_the_cartesian_product():
     grid = wb.grid(topic=["apples", "trains"], level=["easy", "hard"])
     assert grid.to_dicts() == [
-        {"topic": "apples", "level": "easy"}, {"topic": "apples", "level": "hard"},
-        {"topic": "trains", "level": "easy"}, {"topic": "trains", "level": "hard"},
-    ]  # fmt: skip
+        {"topic": "apples", "level": "easy"},
+        {"topic": "apples", "level": "hard"},
+        {"topic": "trains", "level": "easy"},
+        {"topic": "trains", "level": "hard"},
+    ]
     assert wb.grid(topic="single").to_dicts() == [{"topic": "single"}]
 
 

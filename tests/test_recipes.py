@@ -8,8 +8,11 @@ import workbench as wb
 from workbench.recipes import EVOLUTIONS, _split_tasks
 from workbench.similarity import lcs_length, rouge_l
 
-SEEDS = ["Give three tips for keeping a sourdough starter healthy.", "Translate the phrase into French.",
-         "Write a haiku about a city at dawn."]  # fmt: skip
+SEEDS = [
+    "Give three tips for keeping a sourdough starter healthy.",
+    "Translate the phrase into French.",
+    "Write a haiku about a city at dawn.",
+]
 
 
 def test_rouge_l_matches_hand_computed_values():
@@ -78,8 +81,9 @@ def test_evol_instruct_eliminates_failed_evolutions_by_the_papers_rules(fake_ser
     table = wb.evol_instruct(llm, SEEDS, rounds=2, methods=["add_constraints"], progress=False)
 
     first = table.filter(round=1)
-    assert first["instruction"][0] == ("Give three tips with exact flour weights for keeping a sourdough starter "
-                                       "healthy.")  # fmt: skip
+    assert first["instruction"][0] == (
+        "Give three tips with exact flour weights for keeping a sourdough starter healthy."
+    )
     assert first["kept"].to_list() == [True, False, False]
     assert first["reason"][1].startswith("no information gain over its parent")
     assert first["reason"][2] == "the model could not answer it (a short 'sorry')"
@@ -91,8 +95,14 @@ def test_evol_instruct_eliminates_failed_evolutions_by_the_papers_rules(fake_ser
 def test_evol_instruct_refuses_unknown_methods(fake_server, connect_to):
     with pytest.raises(wb.InputError, match="methods among add_constraints"):
         wb.evol_instruct(connect_to(fake_server()), SEEDS, methods=["telepathy"])
-    assert set(EVOLUTIONS) == {"add_constraints", "deepen", "concretize", "increase_reasoning", "complicate_input",
-                               "breadth"}  # fmt: skip
+    assert set(EVOLUTIONS) == {
+        "add_constraints",
+        "deepen",
+        "concretize",
+        "increase_reasoning",
+        "complicate_input",
+        "breadth",
+    }
 
 
 def test_persona_generation_runs_the_prompt_once_per_persona(fake_server, connect_to):

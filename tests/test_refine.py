@@ -33,8 +33,13 @@ def scripted(body: dict) -> str:
 def graded(fake_server, connect_to):
     server = fake_server(responder=scripted)
     llm = connect_to(server)
-    frame = pl.DataFrame({"sample_id": ["climber", "stuck", "done", "slow"], "task": ["Polish a draft."] * 4,
-                          "response": ["draft-2-5", "draft-2-2", "draft-5-5", "draft-1-9"]})  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "sample_id": ["climber", "stuck", "done", "slow"],
+            "task": ["Polish a draft."] * 4,
+            "response": ["draft-2-5", "draft-2-2", "draft-5-5", "draft-1-9"],
+        }
+    )
     return llm, server, wb.grade(llm, frame, RUBRIC, progress=False)
 
 
@@ -72,8 +77,12 @@ def test_best_picks_the_top_row_of_each_lineage_and_per_round_summarises(graded)
     history = wb.refine(llm, frame, RUBRIC, rounds=3, stop_at=4, progress=False)
 
     top = wb.best(history).sort("lineage_id")
-    assert dict(zip(top["lineage_id"], top["score"], strict=True)) == {"climber": 4.0, "done": 5.0, "slow": 4.0,
-                                                                       "stuck": 2.0}  # fmt: skip
+    assert dict(zip(top["lineage_id"], top["score"], strict=True)) == {
+        "climber": 4.0,
+        "done": 5.0,
+        "slow": 4.0,
+        "stuck": 2.0,
+    }
     assert top.filter(lineage_id="stuck")["round"][0] == 0  # among equal scores, the earliest round
 
     table = wb.per_round(history, pass_at=4)

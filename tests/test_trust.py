@@ -50,8 +50,14 @@ def test_self_agreement_from_votes():
 
 
 def graded_frame() -> pl.DataFrame:
-    return pl.DataFrame({"sample_id": ["a", "b", "c"], "response": ["first", "second", "third"],
-                         "score": [4.0, 2.0, None], "reason": ["fine", "weak", None]})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "sample_id": ["a", "b", "c"],
+            "response": ["first", "second", "third"],
+            "score": [4.0, 2.0, None],
+            "reason": ["fine", "weak", None],
+        }
+    )
 
 
 def test_the_labeler_saves_each_label_and_resumes_where_it_stopped(tmp_path):

@@ -9,11 +9,14 @@ The public names are listed in ``__all__`` (a test pins them).
 
 from __future__ import annotations
 
+from . import charts, export
 from .cache import ResponseCache
 from .client import LLM, RequestFailedError
 from .columns import GENERATION_COLUMNS, RESPONSE_COLUMNS
 from .config import Settings
 from .connect import BACKENDS, connect
+from .curate import contamination, dedup, duplicate_clusters, keep
+from .diversity import diversity
 from .errors import (
     ConfigError,
     EndpointUnreachableError,
@@ -44,6 +47,13 @@ __all__ = [
     "GENERATION_COLUMNS",
     "GRADE_COLUMNS",
     "Agreement",
+    "charts",
+    "contamination",
+    "dedup",
+    "diversity",
+    "duplicate_clusters",
+    "export",
+    "keep",
     "Labeler",
     "Rubric",
     "acompare",

@@ -53,13 +53,20 @@ RUBRIC = Rubric(
         1: "no real question, or the expression does not fit it",
         3: "fits, but the answer is wrong",
         5: "clear question, fitting expression, correct answer",
-    },  # fmt: skip
+    },
     name="arithmetic",
 )
 TOPICS = ["apples", "a bakery", "trains", "a school trip", "marbles", "a garden", "savings", "a football match"]
 
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}  # fmt: skip
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
@@ -110,11 +117,19 @@ def run_rounds(
     **params: Any,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Generate, grade, refine for ``rounds``, verify every row; returns (history, per-round table)."""
-    samples = generate(llm, PROMPT, grid(topic=topics), n=n, schema=ArithmeticProblem, progress=progress,
-                       **{"temperature": 0.8, "max_tokens": 200, **params})  # fmt: skip
+    samples = generate(
+        llm,
+        PROMPT,
+        grid(topic=topics),
+        n=n,
+        schema=ArithmeticProblem,
+        progress=progress,
+        **{"temperature": 0.8, "max_tokens": 200, **params},
+    )
     graded = grade(llm, samples, RUBRIC, progress=progress)
-    history = refine(llm, graded, RUBRIC, rounds=rounds, stop_at=stop_at, schema=ArithmeticProblem,
-                     progress=progress, **params)  # fmt: skip
+    history = refine(
+        llm, graded, RUBRIC, rounds=rounds, stop_at=stop_at, schema=ArithmeticProblem, progress=progress, **params
+    )
     history = verify(history, check_answer, name="verified")
     history = history.with_columns((pl.col("score") >= pass_at).alias("judge_pass"))
     table = per_round(history, pass_at=pass_at, verified="verified")
@@ -127,12 +142,19 @@ def _agreement_by_round(history: pl.DataFrame) -> pl.DataFrame:
         part = snapshot(history, round_number)
         try:
             found = agreement(part, "judge_pass", "verified")
-            rows.append({"round": round_number, "judge_vs_verifier_accuracy": found.accuracy,
-                         "judge_vs_verifier_kappa": found.kappa})  # fmt: skip
+            rows.append(
+                {
+                    "round": round_number,
+                    "judge_vs_verifier_accuracy": found.accuracy,
+                    "judge_vs_verifier_kappa": found.kappa,
+                }
+            )
         except ValueError:
             rows.append({"round": round_number, "judge_vs_verifier_accuracy": None, "judge_vs_verifier_kappa": None})
-    return pl.DataFrame(rows, schema={"round": pl.Int32, "judge_vs_verifier_accuracy": pl.Float64,
-                                      "judge_vs_verifier_kappa": pl.Float64}).cast({"round": pl.Int64})  # fmt: skip
+    return pl.DataFrame(
+        rows,
+        schema={"round": pl.Int32, "judge_vs_verifier_accuracy": pl.Float64, "judge_vs_verifier_kappa": pl.Float64},
+    ).cast({"round": pl.Int64})
 
 
 def main() -> None:

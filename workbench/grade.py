@@ -70,8 +70,9 @@ async def agrade(
     return frame.drop([name for name in GRADE_COLUMNS if name in frame.columns]).hstack(grades)
 
 
-def grade(judge: LLM | Callable[[dict[str, Any]], Any], frame: pl.DataFrame, rubric: Rubric | None = None,
-          **options: Any) -> pl.DataFrame:  # fmt: skip
+def grade(
+    judge: LLM | Callable[[dict[str, Any]], Any], frame: pl.DataFrame, rubric: Rubric | None = None, **options: Any
+) -> pl.DataFrame:
     """Grade every row of ``frame``; returns it with the grade columns (see the module docstring).
 
     ``judge`` is an ``LLM`` (with ``rubric``) or a verifier ``(row) -> bool | float``. Options:
@@ -143,8 +144,11 @@ def _collect(frame, column, replies, owners, rubric, judge_model) -> pl.DataFram
     rows = [_empty_grade(judge_model, frame[column][i]) for i in range(frame.height)]
     for owner, reply in zip(owners, replies.iter_rows(named=True) if replies is not None else [], strict=True):
         row = rows[owner]
-        for key, source in (("judge_tokens_in", "tokens_in"), ("judge_tokens_out", "tokens_out"),
-                            ("judge_cost_usd", "cost_usd")):  # fmt: skip
+        for key, source in (
+            ("judge_tokens_in", "tokens_in"),
+            ("judge_tokens_out", "tokens_out"),
+            ("judge_cost_usd", "cost_usd"),
+        ):
             row[key] = None if row[key] is None or reply[source] is None else row[key] + reply[source]
         if reply["error"] is not None:
             row["_problems"].append(f"judge request failed: {reply['error']}")
@@ -160,19 +164,40 @@ def _collect(frame, column, replies, owners, rubric, judge_model) -> pl.DataFram
 
 def _empty_grade(judge_model: str, response: Any) -> dict[str, Any]:
     problems = [] if response is not None else ["no response to grade (the generation failed)"]
-    return {"judge": judge_model, "votes": [], "_reasons": [], "_problems": problems,
-            "judge_tokens_in": 0, "judge_tokens_out": 0, "judge_cost_usd": 0.0}  # fmt: skip
+    return {
+        "judge": judge_model,
+        "votes": [],
+        "_reasons": [],
+        "_problems": problems,
+        "judge_tokens_in": 0,
+        "judge_tokens_out": 0,
+        "judge_cost_usd": 0.0,
+    }
 
 
 def _finish(row: dict[str, Any]) -> dict[str, Any]:
     votes, reasons, problems = row.pop("votes"), row.pop("_reasons"), row.pop("_problems")
     if not votes:
-        return {**row, "score": None, "reason": None, "scored": False, "votes": [], "vote_spread": None,
-                "unscored_reason": problems[0] if problems else "no grade"}  # fmt: skip
+        return {
+            **row,
+            "score": None,
+            "reason": None,
+            "scored": False,
+            "votes": [],
+            "vote_spread": None,
+            "unscored_reason": problems[0] if problems else "no grade",
+        }
     median = float(statistics.median(votes))
     nearest = min(range(len(votes)), key=lambda i: abs(votes[i] - median))
-    return {**row, "score": median, "reason": reasons[nearest], "scored": True, "unscored_reason": None,
-            "votes": votes, "vote_spread": float(max(votes) - min(votes))}  # fmt: skip
+    return {
+        **row,
+        "score": median,
+        "reason": reasons[nearest],
+        "scored": True,
+        "unscored_reason": None,
+        "votes": votes,
+        "vote_spread": float(max(votes) - min(votes)),
+    }
 
 
 # --- verifiers -------------------------------------------------------------------------------------

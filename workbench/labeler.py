@@ -30,8 +30,15 @@ _LABEL_SCHEMA = {"sample_id": pl.String, "human_score": pl.Int64, "labelled_at":
 class Labeler(widgets.VBox):
     """One sample at a time: its text, the judge's score and reason, and a button per score."""
 
-    def __init__(self, frame: pl.DataFrame, *, name: str = "labels", scale: tuple[int, int] = (1, 5),
-                 column: str = "response", labels_dir: str | Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        *,
+        name: str = "labels",
+        scale: tuple[int, int] = (1, 5),
+        column: str = "response",
+        labels_dir: str | Path | None = None,
+    ) -> None:
         missing = [c for c in ("sample_id", column) if c not in frame.columns]
         if missing:
             raise InputError(f"the Labeler needs a {missing[0]!r} column (the frame has {', '.join(frame.columns)}).")
@@ -46,8 +53,10 @@ class Labeler(widgets.VBox):
         self.sample = widgets.HTML()
         self.judge = widgets.HTML()
         self.progress = widgets.HTML()
-        self.score_buttons = [widgets.Button(description=str(value), layout=widgets.Layout(width="48px"))
-                              for value in range(low, high + 1)]  # fmt: skip
+        self.score_buttons = [
+            widgets.Button(description=str(value), layout=widgets.Layout(width="48px"))
+            for value in range(low, high + 1)
+        ]
         for button in self.score_buttons:
             button.on_click(lambda clicked: self.label(int(clicked.description)))
         self.back_button = widgets.Button(description="◀ back")
@@ -96,8 +105,10 @@ class Labeler(widgets.VBox):
 
     def labelled(self) -> pl.DataFrame:
         """The frame with a ``human_score`` column (null where not labelled)."""
-        saved = pl.DataFrame([{"sample_id": k, "human_score": v} for k, v in self.labels.items()],
-                             schema={"sample_id": pl.String, "human_score": pl.Int64})  # fmt: skip
+        saved = pl.DataFrame(
+            [{"sample_id": k, "human_score": v} for k, v in self.labels.items()],
+            schema={"sample_id": pl.String, "human_score": pl.Int64},
+        )
         return self.frame.drop("human_score", strict=False).join(
             saved, on="sample_id", how="left", maintain_order="left"
         )

@@ -88,12 +88,28 @@ class LocalServer:
     def _command(self) -> list[str]:
         threads = str(max(os.cpu_count() or 1, 1))
         return [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(self.model_path), "--model_alias", self.alias,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx), "--n_threads", threads, "--n_threads_batch", threads,
-            "--interrupt_requests", "False", "--verbose", "False",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            self.alias,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            threads,
+            "--n_threads_batch",
+            threads,
+            "--interrupt_requests",
+            "False",
+            "--verbose",
+            "False",
+        ]
 
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

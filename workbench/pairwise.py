@@ -37,9 +37,18 @@ _INSTRUCTIONS = (
 _PAIR = "Task:\n{task}\n\nResponse 1:\n{first}\n\nResponse 2:\n{second}"
 
 
-async def acompare(judge: LLM, frame_a: pl.DataFrame, frame_b: pl.DataFrame, rubric: Rubric, *,
-                   column: str = "response", task_column: str | None = None, cache: bool = True,
-                   progress: bool = True, **params: Any) -> pl.DataFrame:  # fmt: skip
+async def acompare(
+    judge: LLM,
+    frame_a: pl.DataFrame,
+    frame_b: pl.DataFrame,
+    rubric: Rubric,
+    *,
+    column: str = "response",
+    task_column: str | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    **params: Any,
+) -> pl.DataFrame:
     """The async form of :func:`compare`."""
     for label, frame in (("frame_a", frame_a), ("frame_b", frame_b)):
         if column not in frame.columns:
@@ -89,19 +98,38 @@ def _verdicts(tasks, a, b, replies: pl.DataFrame) -> pl.DataFrame:
         ba, reason_ba, problem_ba = _parse(replies_list[2 * pair + 1], a_first=False)
         problem = problem_ab or problem_ba
         winner = None if problem else (ab if ab == ba else "tie")
-        rows.append({
-            "pair": pair, "task": tasks[pair], "response_a": a[pair], "response_b": b[pair],
-            "verdict_ab": ab, "verdict_ba": ba, "winner": winner,
-            "consistent": None if problem else ab == ba,
-            "first_slot_both": None if problem else (ab == "A" and ba == "B"),
-            "second_slot_both": None if problem else (ab == "B" and ba == "A"),
-            "reason_ab": reason_ab, "reason_ba": reason_ba, "error": problem,
-        })  # fmt: skip
+        rows.append(
+            {
+                "pair": pair,
+                "task": tasks[pair],
+                "response_a": a[pair],
+                "response_b": b[pair],
+                "verdict_ab": ab,
+                "verdict_ba": ba,
+                "winner": winner,
+                "consistent": None if problem else ab == ba,
+                "first_slot_both": None if problem else (ab == "A" and ba == "B"),
+                "second_slot_both": None if problem else (ab == "B" and ba == "A"),
+                "reason_ab": reason_ab,
+                "reason_ba": reason_ba,
+                "error": problem,
+            }
+        )
     return pl.DataFrame(rows, schema=_VERDICT_SCHEMA)
 
 
 _VERDICT_SCHEMA = {
-    "pair": pl.Int64, "task": pl.String, "response_a": pl.String, "response_b": pl.String, "verdict_ab": pl.String,
-    "verdict_ba": pl.String, "winner": pl.String, "consistent": pl.Boolean, "first_slot_both": pl.Boolean,
-    "second_slot_both": pl.Boolean, "reason_ab": pl.String, "reason_ba": pl.String, "error": pl.String,
-}  # fmt: skip
+    "pair": pl.Int64,
+    "task": pl.String,
+    "response_a": pl.String,
+    "response_b": pl.String,
+    "verdict_ab": pl.String,
+    "verdict_ba": pl.String,
+    "winner": pl.String,
+    "consistent": pl.Boolean,
+    "first_slot_both": pl.Boolean,
+    "second_slot_both": pl.Boolean,
+    "reason_ab": pl.String,
+    "reason_ba": pl.String,
+    "error": pl.String,
+}

@@ -31,8 +31,15 @@ _AREA = widgets.Layout(width="100%", height="90px")
 class PromptLab(widgets.VBox):
     """An ipywidgets prompt editor with preview, generation, A/B comparison and saving."""
 
-    def __init__(self, llm: LLM, template: str = "Write a short poem about {{topic}}.", *,
-                 variant_b: str = "", prompts_dir: str | Path | None = None, **params: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        llm: LLM,
+        template: str = "Write a short poem about {{topic}}.",
+        *,
+        variant_b: str = "",
+        prompts_dir: str | Path | None = None,
+        **params: Any,
+    ) -> None:
         self.llm = llm
         self.params = {"temperature": 0.8, "max_tokens": 200, **params}
         self.prompts_dir = Path(prompts_dir) if prompts_dir else llm.settings.data_dir / "prompts"
@@ -40,16 +47,30 @@ class PromptLab(widgets.VBox):
         self.comparison: pl.DataFrame | None = None
         self.inputs: dict[str, widgets.Text] = {}
         self._build(template, variant_b)
-        super().__init__([self.template, self.system, self.variant_b, self.inputs_box, self.preview,
-                          widgets.HBox([self.n, self.generate_button, self.compare_button]),
-                          widgets.HBox([self.save_name, self.save_button]), self.status, self.output])  # fmt: skip
+        super().__init__(
+            [
+                self.template,
+                self.system,
+                self.variant_b,
+                self.inputs_box,
+                self.preview,
+                widgets.HBox([self.n, self.generate_button, self.compare_button]),
+                widgets.HBox([self.save_name, self.save_button]),
+                self.status,
+                self.output,
+            ]
+        )
         self._refresh()
 
     def _build(self, template: str, variant_b: str) -> None:
         self.template = widgets.Textarea(value=template, description="Template", layout=_AREA)
         self.system = widgets.Textarea(value="", description="System", layout=_AREA)
-        self.variant_b = widgets.Textarea(value=variant_b, description="Variant B", layout=_AREA,
-                                          placeholder="a second template to compare on the same variables")  # fmt: skip
+        self.variant_b = widgets.Textarea(
+            value=variant_b,
+            description="Variant B",
+            layout=_AREA,
+            placeholder="a second template to compare on the same variables",
+        )
         self.inputs_box = widgets.VBox()
         self.preview = widgets.Textarea(description="Preview", disabled=True, layout=_AREA)
         self.n = widgets.BoundedIntText(value=3, min=1, max=50, description="N")
@@ -123,8 +144,9 @@ class PromptLab(widgets.VBox):
         except Exception as exc:
             self._error(exc)
             return None
-        self.comparison = pl.concat([a.with_columns(variant=pl.lit("A")), b.with_columns(variant=pl.lit("B"))],
-                                    how="diagonal")  # fmt: skip
+        self.comparison = pl.concat(
+            [a.with_columns(variant=pl.lit("A")), b.with_columns(variant=pl.lit("B"))], how="diagonal"
+        )
         self.output.value = _side_by_side(a, b)
         self.status.value = f"A: {_summary(a)}<br>B: {_summary(b)}"
         return self.comparison
@@ -175,5 +197,7 @@ def _money(value: float | None) -> str:
 
 
 def _side_by_side(a: pl.DataFrame, b: pl.DataFrame) -> str:
-    return (f"<div style='display:flex;gap:1em'><div style='flex:1'><b>A</b>{_table_html(a)}</div>"
-            f"<div style='flex:1'><b>B</b>{_table_html(b)}</div></div>")  # fmt: skip
+    return (
+        f"<div style='display:flex;gap:1em'><div style='flex:1'><b>A</b>{_table_html(a)}</div>"
+        f"<div style='flex:1'><b>B</b>{_table_html(b)}</div></div>"
+    )

@@ -39,8 +39,24 @@ SELF_INSTRUCT_PROMPT = Prompt(
     "Come up with a series of tasks:\n\n{% for task in tasks %}Task {{ loop.index }}: {{ task }}\n{% endfor %}"
     "Task {{ tasks | length + 1 }}:"
 )
-UNSUITABLE_WORDS = {"image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
-                    "draw", "plot", "video", "audio", "flowchart", "diagram"}  # fmt: skip
+UNSUITABLE_WORDS = {
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "video",
+    "audio",
+    "flowchart",
+    "diagram",
+}
 ROUGE_THRESHOLD = 0.7
 
 
@@ -82,8 +98,15 @@ def self_instruct(
     return pl.DataFrame(candidates, schema=_SELF_INSTRUCT_SCHEMA)
 
 
-_SELF_INSTRUCT_SCHEMA = {"instruction": pl.String, "round": pl.Int64, "source_id": pl.String, "kept": pl.Boolean,
-                         "reason": pl.String, "max_rouge_l": pl.Float64, "most_similar": pl.String}  # fmt: skip
+_SELF_INSTRUCT_SCHEMA = {
+    "instruction": pl.String,
+    "round": pl.Int64,
+    "source_id": pl.String,
+    "kept": pl.Boolean,
+    "reason": pl.String,
+    "max_rouge_l": pl.Float64,
+    "most_similar": pl.String,
+}
 
 
 def _instructions(seeds: pl.DataFrame | list[str]) -> list[str]:
@@ -130,8 +153,9 @@ EVOLUTIONS: dict[str, str] = {
     "deepen": _DEPTH.replace("{method}", "If it asks about a certain issue, increase the depth and breadth of it."),
     "concretize": _DEPTH.replace("{method}", "Replace general concepts with more specific ones."),
     "increase_reasoning": _DEPTH.replace(
-        "{method}", "If it can be solved with a few simple thinking steps, rewrite it to explicitly ask for "
-        "multiple-step reasoning."
+        "{method}",
+        "If it can be solved with a few simple thinking steps, rewrite it to explicitly ask for "
+        "multiple-step reasoning.",
     ),
     "complicate_input": _DEPTH.replace("{method}", "Add a concrete input (data, a table or code) to work on."),
     "breadth": (
@@ -139,7 +163,7 @@ EVOLUTIONS: dict[str, str] = {
         "prompt. It should belong to the same domain but be rarer, with a similar length and difficulty. Reply "
         "with the created prompt only.\n\nGiven prompt: {instruction}"
     ),
-}  # fmt: skip
+}
 _LEAKED_WORDS = ("given prompt", "rewritten prompt", "created prompt", "#rewritten", "#given", "#created")
 _STOP_WORDS = {"the", "a", "an", "and", "or", "of", "to", "in", "is", "it", "i", "you", "this", "that", "for"}
 
@@ -165,24 +189,44 @@ def evol_instruct(
     for round_number in range(1, rounds + 1):
         chosen = [rng.choice(methods) for _ in current]
         rows = [{"instruction": text, "method": method} for text, method in zip(current, chosen, strict=True)]
-        rewrites = generate(llm, "{{ rewrite_prompt }}", [{"rewrite_prompt": EVOLUTIONS[r["method"]].format(
-            instruction=r["instruction"])} for r in rows], **params)  # fmt: skip
+        rewrites = generate(
+            llm,
+            "{{ rewrite_prompt }}",
+            [{"rewrite_prompt": EVOLUTIONS[r["method"]].format(instruction=r["instruction"])} for r in rows],
+            **params,
+        )
         evolved = [_clean_rewrite(text or "") for text in rewrites["response"]]
         answers = generate(llm, "{{ instruction }}", [{"instruction": text or "-"} for text in evolved], **params)
         next_pool = []
         for row, text, answer, source in zip(rows, evolved, answers["response"], rewrites["sample_id"], strict=True):
             reason = _failed_evolution(row["instruction"], text, answer or "")
             evolved_rows.append(
-                {"round": round_number, "method": row["method"], "parent_instruction": row["instruction"],
-                 "instruction": text, "response": answer, "kept": reason is None, "reason": reason, "source_id": source}
-            )  # fmt: skip
+                {
+                    "round": round_number,
+                    "method": row["method"],
+                    "parent_instruction": row["instruction"],
+                    "instruction": text,
+                    "response": answer,
+                    "kept": reason is None,
+                    "reason": reason,
+                    "source_id": source,
+                }
+            )
             next_pool.append(text if reason is None else row["instruction"])  # a failed evolution keeps its parent
         current = next_pool
     return pl.DataFrame(evolved_rows, schema=_EVOL_SCHEMA)
 
 
-_EVOL_SCHEMA = {"round": pl.Int64, "method": pl.String, "parent_instruction": pl.String, "instruction": pl.String,
-                "response": pl.String, "kept": pl.Boolean, "reason": pl.String, "source_id": pl.String}  # fmt: skip
+_EVOL_SCHEMA = {
+    "round": pl.Int64,
+    "method": pl.String,
+    "parent_instruction": pl.String,
+    "instruction": pl.String,
+    "response": pl.String,
+    "kept": pl.Boolean,
+    "reason": pl.String,
+    "source_id": pl.String,
+}
 
 
 def _clean_rewrite(text: str) -> str:

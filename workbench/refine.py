@@ -100,17 +100,33 @@ def _check(graded: pl.DataFrame, rounds: int) -> None:
 async def _revise(llm, current, rubric, round_number, output, options, params) -> pl.DataFrame:
     low, high = rubric.scale
     critiques = await llm.achat_many(
-        [CRITIQUE.format(task=row["task"], response=row["response"], score=row["score"], low=low, high=high,
-                         criteria=rubric.criteria, reason=row["reason"] or "(none given)")
-         for row in current.iter_rows(named=True)],
-        **options, **{"temperature": 0.3, "max_tokens": 200, **params},
-    )  # fmt: skip
+        [
+            CRITIQUE.format(
+                task=row["task"],
+                response=row["response"],
+                score=row["score"],
+                low=low,
+                high=high,
+                criteria=rubric.criteria,
+                reason=row["reason"] or "(none given)",
+            )
+            for row in current.iter_rows(named=True)
+        ],
+        **options,
+        **{"temperature": 0.3, "max_tokens": 200, **params},
+    )
     note = " as JSON in the same format" if output else ""
     requests = [
-        [{"role": "user", "content": REVISE.format(task=row["task"], response=row["response"], critique=critique or "",
-                                                   json_note=note)}]
+        [
+            {
+                "role": "user",
+                "content": REVISE.format(
+                    task=row["task"], response=row["response"], critique=critique or "", json_note=note
+                ),
+            }
+        ]
         for row, critique in zip(current.iter_rows(named=True), critiques["response"], strict=True)
-    ]  # fmt: skip
+    ]
     revision_params = {"temperature": 0.7, "max_tokens": 400, **params}
     if output:
         revision_params["response_format"] = llm.json_format(output.json_schema, output.name)
@@ -150,10 +166,15 @@ def _parsed_fields(output: OutputSchema, rows: pl.DataFrame) -> list[pl.Series]:
 
 def _stop_reasons(rows: pl.DataFrame, parents: pl.DataFrame | None, stop_at: float | None, *, last_round: bool):
     parent_score = (
-        rows.select("parent_id").join(parents.select(pl.col("sample_id").alias("parent_id"), "score"),
-                                      on="parent_id", how="left", maintain_order="left")["score"]
-        if parents is not None else None
-    )  # fmt: skip
+        rows.select("parent_id").join(
+            parents.select(pl.col("sample_id").alias("parent_id"), "score"),
+            on="parent_id",
+            how="left",
+            maintain_order="left",
+        )["score"]
+        if parents is not None
+        else None
+    )
     reasons = []
     for index, row in enumerate(rows.iter_rows(named=True)):
         score = row["score"]
@@ -186,8 +207,9 @@ def snapshot(history: pl.DataFrame, round_number: int) -> pl.DataFrame:
     return upto.group_by("lineage_id", maintain_order=True).last()
 
 
-def per_round(history: pl.DataFrame, pass_at: float | None = None, verified: str | None = None,
-              view: str = "dataset") -> pl.DataFrame:  # fmt: skip
+def per_round(
+    history: pl.DataFrame, pass_at: float | None = None, verified: str | None = None, view: str = "dataset"
+) -> pl.DataFrame:
     """One row per round, the table the charts read.
 
     ``view="dataset"`` (default): the whole dataset after each round (every lineage's latest row), so
@@ -209,8 +231,11 @@ def per_round(history: pl.DataFrame, pass_at: float | None = None, verified: str
     else:
         parents = history.select(pl.col("sample_id").alias("parent_id"), pl.col("score").alias("parent_score"))
         frame = history.join(parents, on="parent_id", how="left")
-    aggregations = [pl.len().alias("rows"), pl.col("score").is_not_null().sum().alias("scored"),
-                    pl.col("score").mean().alias("mean_score")]  # fmt: skip
+    aggregations = [
+        pl.len().alias("rows"),
+        pl.col("score").is_not_null().sum().alias("scored"),
+        pl.col("score").mean().alias("mean_score"),
+    ]
     if view == "dataset":
         aggregations.append((pl.col("changed_in") == pl.col("round")).sum().alias("revised"))
     else:

@@ -79,8 +79,13 @@ class Rubric:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "criteria": self.criteria, "scale": list(self.scale),
-                "levels": {str(k): v for k, v in self.levels.items()}, "examples": self.examples}  # fmt: skip
+        return {
+            "name": self.name,
+            "criteria": self.criteria,
+            "scale": list(self.scale),
+            "levels": {str(k): v for k, v in self.levels.items()},
+            "examples": self.examples,
+        }
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

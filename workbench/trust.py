@@ -36,8 +36,14 @@ class Agreement:
     confusion: pl.DataFrame = field(repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "n": self.n, "accuracy": self.accuracy, "kappa": self.kappa,
-                "weighted_kappa": self.weighted_kappa}  # fmt: skip
+        return {
+            "a": self.a,
+            "b": self.b,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "kappa": self.kappa,
+            "weighted_kappa": self.weighted_kappa,
+        }
 
 
 def agreement(frame: pl.DataFrame, a: str, b: str, *, weights: str | None = "quadratic") -> Agreement:
@@ -53,12 +59,14 @@ def agreement(frame: pl.DataFrame, a: str, b: str, *, weights: str | None = "qua
     numeric = all(isinstance(label, (int, float)) and not isinstance(label, bool) for label in labels)
     weighted = cohen_kappa(left, right, weights=weights, labels=labels) if numeric and weights else None
     return Agreement(
-        a, b, pairs.height,
+        a,
+        b,
+        pairs.height,
         accuracy=sum(x == y for x, y in zip(left, right, strict=True)) / pairs.height,
         kappa=cohen_kappa(left, right, labels=labels),
         weighted_kappa=weighted,
         confusion=_confusion(pairs, a, b, labels),
-    )  # fmt: skip
+    )
 
 
 def cohen_kappa(left: list, right: list, *, weights: str | None = None, labels: list | None = None) -> float:

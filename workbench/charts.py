@@ -1,0 +1,317 @@
+"""Charts of what happened: altair charts with one theme, that render with no network.
+
+    wb.charts.scores_by_round(history)
+    wb.charts.pass_rate_by_round(history, pass_at=4)
+    wb.charts.round_over_round(history)
+    wb.charts.judge_agreement(frame, "score", "human_score")
+    wb.charts.diversity_by_round(history)
+    wb.charts.cost_by_stage(history)
+    wb.charts.length_vs_score(graded)
+
+Every function takes the standard frames, aggregates in polars first (so 100,000 rows chart
+without altair's row limit), and returns an ``altair.Chart``.
+
+Offline rendering: altair's default renderer loads Vega from a CDN, which fails offline. Importing
+``workbench`` enables the ``workbench`` renderer: charts are drawn to SVG in-process by
+``vl-convert`` (it bundles Vega), so they show in JupyterLab with the network blocked and survive
+export to HTML, nbviewer and GitHub as plain images. For interactive charts (tooltips, zoom) in a
+live JupyterLab, call ``wb.charts.interactive()``: altair's JupyterChart widget in offline mode
+(needs ``anywidget``); those are not kept in exported HTML. ``wb.charts.static()`` switches back.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from .errors import InputError
+from .trust import agreement
+
+__all__ = [
+    "cost_by_stage",
+    "diversity_by_round",
+    "interactive",
+    "judge_agreement",
+    "length_vs_score",
+    "pass_rate_by_round",
+    "round_over_round",
+    "scores_by_round",
+    "static",
+]
+
+PALETTE = ["#3b6ea8", "#e07b39", "#4f9d69", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
+WIDTH, HEIGHT = 420, 260
+MAX_LINEAGE_LINES = 200
+
+
+# --- theme and renderer ----------------------------------------------------------------------------
+@alt.theme.register("workbench", enable=True)
+def _theme() -> alt.theme.ThemeConfig:
+    font = "DejaVu Sans, Helvetica, Arial, sans-serif"
+    return {
+        "config": {
+            "view": {
+                "continuousWidth": WIDTH,
+                "continuousHeight": HEIGHT,
+                "discreteWidth": WIDTH,
+                "discreteHeight": HEIGHT,
+                "stroke": None,
+            },
+            "font": font,
+            "title": {"fontSize": 15, "anchor": "start", "fontWeight": 600, "subtitleColor": "#555", "offset": 10},
+            "axis": {
+                "labelFontSize": 11,
+                "titleFontSize": 12,
+                "gridColor": "#e6e6e6",
+                "domainColor": "#999",
+                "titleFontWeight": 500,
+            },
+            "legend": {"labelFontSize": 11, "titleFontSize": 12},
+            "range": {"category": PALETTE},
+            "background": "white",
+        }
+    }
+
+
+def _svg_renderer(spec: dict, **metadata: Any) -> dict[str, str]:
+    import vl_convert
+
+    svg = vl_convert.vegalite_to_svg(spec, vl_version=_vl_version())
+    title = spec.get("title", {})
+    label = title.get("text") if isinstance(title, dict) else title
+    return {"image/svg+xml": svg, "text/plain": f"<chart: {label or 'untitled'}>"}
+
+
+def _vl_version() -> str:
+    major_minor = alt.SCHEMA_VERSION.lstrip("v").split(".")[:2]
+    return "_".join(major_minor)
+
+
+alt.renderers.register("workbench", _svg_renderer)
+
+
+def static() -> None:
+    """Draw charts as SVG in-process (the default after ``import workbench``): offline, exportable."""
+    alt.renderers.enable("workbench")
+
+
+def interactive() -> None:
+    """Interactive charts in a live JupyterLab, offline (altair's JupyterChart widget); not kept in HTML exports."""
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "interactive charts need anywidget: pip install anywidget (then restart the kernel)."
+        ) from None
+    alt.renderers.enable("jupyter", offline=True)
+
+
+static()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def _require(frame: pl.DataFrame, *columns: str) -> None:
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"this chart needs a {missing[0]!r} column (the frame has {', '.join(frame.columns)}).")
+    if frame.height == 0:
+        raise InputError("the frame is empty: there is nothing to chart.")
+
+
+def _data(frame: pl.DataFrame) -> alt.Data:
+    """Inline data from a small, already aggregated polars frame (plain JSON values)."""
+    return alt.Data(values=json.loads(frame.write_json()))
+
+
+def _title(text: str, subtitle: str | None = None) -> alt.TitleParams:
+    return alt.TitleParams(text=text, subtitle=subtitle or alt.Undefined)
+
+
+# --- charts ----------------------------------------------------------------------------------------
+def scores_by_round(history: pl.DataFrame, score: str = "score") -> alt.LayerChart:
+    """Mean score per round with a 95% interval band, over the scored rows produced in each round."""
+    _require(history, "round", score)
+    table = (
+        history.filter(pl.col(score).is_not_null())
+        .group_by("round")
+        .agg(pl.col(score).mean().alias("mean"), pl.col(score).std().fill_null(0).alias("sd"), pl.len().alias("n"))
+        .with_columns(half=1.96 * pl.col("sd") / pl.col("n").sqrt())
+        .with_columns(low=pl.col("mean") - pl.col("half"), high=pl.col("mean") + pl.col("half"))
+        .sort("round")
+    )
+    base = alt.Chart(_data(table)).encode(x=alt.X("round:O", title="Round", axis=alt.Axis(labelAngle=0)))
+    band = base.mark_errorbar(ticks=True, color=PALETTE[0]).encode(
+        y=alt.Y("low:Q", title="Mean score", scale=alt.Scale(zero=False)), y2="high:Q"
+    )
+    line = base.mark_line(point=alt.OverlayMarkDef(size=60), color=PALETTE[0]).encode(
+        y="mean:Q", tooltip=["round:O", alt.Tooltip("mean:Q", format=".2f"), "n:Q"]
+    )
+    return alt.layer(band, line, title=_title("Scores by round", "mean of the rows graded in each round, 95% interval"))
+
+
+def pass_rate_by_round(history: pl.DataFrame, pass_at: float, score: str = "score") -> alt.Chart:
+    """Share of the dataset passing (score >= ``pass_at``) after each round (every lineage's latest row)."""
+    from .refine import per_round
+
+    _require(history, "round", score, "lineage_id", "sample_id", "parent_id")
+    table = per_round(history, pass_at=pass_at).select("round", "pass_rate", "rows")
+    return (
+        alt.Chart(_data(table), title=_title("Pass rate by round", f"share of the dataset with score ≥ {pass_at:g}"))
+        .mark_bar(color=PALETTE[2], size=28)
+        .encode(
+            x=alt.X("round:O", title="Round", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("pass_rate:Q", title="Pass rate", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            tooltip=["round:O", alt.Tooltip("pass_rate:Q", format=".1%"), "rows:Q"],
+        )
+    )
+
+
+def round_over_round(history: pl.DataFrame, score: str = "score") -> alt.LayerChart:
+    """Each lineage's score from round to round (thin lines), with the mean (thick); past 200 lineages,
+    circles sized by how many lineages sit at each (round, score) replace the lines."""
+    _require(history, "round", score, "lineage_id")
+    scored = history.filter(pl.col(score).is_not_null()).select("lineage_id", "round", score)
+    mean = scored.group_by("round").agg(pl.col(score).mean().alias("mean")).sort("round")
+    x = alt.X("round:O", title="Round", axis=alt.Axis(labelAngle=0))
+    y = alt.Y(f"{score}:Q", title="Score", scale=alt.Scale(zero=False))
+    if scored["lineage_id"].n_unique() <= MAX_LINEAGE_LINES:
+        paths = (
+            alt.Chart(_data(scored))
+            .mark_line(opacity=0.35, strokeWidth=1, color="#8c8c8c", point=True)
+            .encode(x=x, y=y, detail="lineage_id:N", tooltip=["lineage_id:N", "round:O", f"{score}:Q"])
+        )
+    else:
+        counts = scored.group_by("round", score).agg(pl.len().alias("lineages"))
+        paths = (
+            alt.Chart(_data(counts))
+            .mark_circle(color="#8c8c8c", opacity=0.6)
+            .encode(
+                x=x, y=y, size=alt.Size("lineages:Q", title="Lineages"), tooltip=["round:O", f"{score}:Q", "lineages:Q"]
+            )
+        )
+    average = alt.Chart(_data(mean)).mark_line(color=PALETTE[1], strokeWidth=3).encode(x=x, y="mean:Q")
+    return alt.layer(
+        paths, average, title=_title("Round over round", "each sample's score as it is revised; orange: mean")
+    )
+
+
+def judge_agreement(frame: pl.DataFrame, a: str = "score", b: str = "human_score") -> alt.LayerChart:
+    """Confusion heatmap of two label columns (judge vs verifier or human), with kappa in the subtitle."""
+    _require(frame, a, b)
+    found = agreement(frame, a, b)
+    table = found.confusion.with_columns(_label(found.confusion[a]), _label(found.confusion[b]))
+    kappa = f"n = {found.n}, accuracy {found.accuracy:.0%}, Cohen's κ {found.kappa:.2f}"
+    if found.weighted_kappa is not None:
+        kappa += f", weighted κ {found.weighted_kappa:.2f}"
+    x = alt.X(f"{b}:O", title=b, axis=alt.Axis(labelAngle=0))
+    base = alt.Chart(_data(table)).encode(x=x, y=alt.Y(f"{a}:O", title=a, sort="descending"))
+    heat = base.mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues"), title="Rows"),
+        tooltip=[f"{a}:O", f"{b}:O", "count:Q"],
+    )
+    text = base.mark_text(fontSize=12).encode(
+        text="count:Q",
+        color=alt.condition(alt.datum.count > table["count"].max() / 2, alt.value("white"), alt.value("black")),
+    )
+    return alt.layer(heat, text, title=_title(f"Agreement: {a} vs {b}", kappa)).properties(width=260, height=260)
+
+
+def _label(series: pl.Series) -> pl.Series:
+    """Labels as text, with whole-number floats shown as integers (4.0 -> "4")."""
+    if series.dtype.is_float() and (series.drop_nulls() == series.drop_nulls().round()).all():
+        series = series.cast(pl.Int64)
+    return series.cast(pl.String)
+
+
+def diversity_by_round(history_or_table: pl.DataFrame, column: str = "response") -> alt.Chart:
+    """Diversity metrics per round, one small panel each (takes a history, or ``wb.diversity(..., by="round")``)."""
+    from .diversity import diversity
+
+    table = history_or_table
+    if "distinct_1" not in table.columns:
+        _require(table, "round", column)
+        table = diversity(table, column, by="round")
+    metrics = ["distinct_1", "distinct_2", "unique_3gram_ratio", "compression_ratio", "mean_pairwise_jaccard"]
+    long = table.select("round", *metrics).unpivot(index="round", variable_name="metric", value_name="value")
+    return (
+        alt.Chart(_data(long.drop_nulls()))
+        .mark_line(point=True, color=PALETTE[4])
+        .encode(
+            x=alt.X("round:O", title="Round", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            tooltip=["metric:N", "round:O", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(width=150, height=120)
+        .facet(facet=alt.Facet("metric:N", title=None), columns=5)
+        .resolve_scale(y="independent")
+        .properties(title=_title("Diversity by round", "compression ratio and Jaccard: lower is more diverse"))
+    )
+
+
+_STAGES = {
+    "generation": ("tokens_in", "tokens_out", "cost_usd"),
+    "grading": ("judge_tokens_in", "judge_tokens_out", "judge_cost_usd"),
+}
+
+
+def cost_by_stage(history: pl.DataFrame) -> alt.HConcatChart:
+    """Tokens and dollars by stage: generation (round 0), grading, critique and revision (later rounds)."""
+    _require(history, "tokens_in", "tokens_out")
+    table = pl.DataFrame(_stage_rows(history))
+    bars = alt.Chart(_data(table)).encode(
+        y=alt.Y("stage:N", title=None, sort=["generation", "grading", "critique", "revision"]),
+        color=alt.Color("stage:N", legend=None),
+    )
+    tokens = bars.mark_bar().encode(x=alt.X("tokens:Q", title="Tokens"), tooltip=["stage:N", "tokens:Q"])
+    dollars = bars.mark_bar().encode(x=alt.X("cost_usd:Q", title="Cost (USD)"), tooltip=["stage:N", "cost_usd:Q"])
+    subtitle = "cost is null where a model's price is unknown; local models cost 0"
+    return alt.hconcat(
+        tokens.properties(width=240, height=140),
+        dollars.properties(width=240, height=140),
+        title=_title("Tokens and cost by stage", subtitle),
+    )
+
+
+def _stage_rows(history: pl.DataFrame) -> list[dict[str, Any]]:
+    first = history.filter(pl.col("round") == 0) if "round" in history.columns else history
+    later = history.filter(pl.col("round") > 0) if "round" in history.columns else history.clear()
+    rows = [_stage("generation", first, *_STAGES["generation"]), _stage("revision", later, *_STAGES["generation"])]
+    if "judge_tokens_in" in history.columns:
+        rows.append(_stage("grading", history, *_STAGES["grading"]))
+    if "critique_tokens" in history.columns:
+        critiques = later.select(pl.col("critique_tokens").sum(), pl.col("critique_cost_usd").sum())
+        rows.append({"stage": "critique", "tokens": int(critiques[0, 0] or 0), "cost_usd": critiques[0, 1]})
+    return rows
+
+
+def _stage(name: str, frame: pl.DataFrame, tokens_in: str, tokens_out: str, cost: str) -> dict[str, Any]:
+    tokens = int((frame[tokens_in].sum() or 0) + (frame[tokens_out].sum() or 0)) if frame.height else 0
+    known = frame[cost].null_count() == 0 if cost in frame.columns else False
+    return {"stage": name, "tokens": tokens, "cost_usd": float(frame[cost].sum()) if known else None}
+
+
+def length_vs_score(frame: pl.DataFrame, column: str = "response", score: str = "score") -> alt.Chart:
+    """Response length (words) against score; binned counts, so any number of rows charts."""
+    _require(frame, column, score)
+    table = (
+        frame.filter(pl.col(score).is_not_null())
+        .with_columns(words=pl.col(column).fill_null("").str.count_matches(r"\S+"))
+        .with_columns(length_bin=(pl.col("words") // 10) * 10)
+        .group_by("length_bin", score)
+        .agg(pl.len().alias("rows"))
+    )
+    return (
+        alt.Chart(_data(table), title=_title("Length vs score", "responses binned by 10 words"))
+        .mark_circle(color=PALETTE[0], opacity=0.75)
+        .encode(
+            x=alt.X("length_bin:Q", title="Response length (words)"),
+            y=alt.Y(f"{score}:Q", title="Score", scale=alt.Scale(zero=False)),
+            size=alt.Size("rows:Q", title="Rows"),
+            tooltip=["length_bin:Q", f"{score}:Q", "rows:Q"],
+        )
+    )

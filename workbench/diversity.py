@@ -1,0 +1,141 @@
+"""Diversity of a set of texts, overall or per round / per group.
+
+    wb.diversity(history, by="round")        # one row per round, one column per metric
+
+Metrics (higher means more diverse unless noted):
+
+- ``distinct_1``, ``distinct_2``: distinct word n-grams over all n-grams (Li et al. 2016).
+- ``unique_3gram_ratio``: share of the distinct 3-grams that occur only once in the group.
+- ``compression_ratio``: raw bytes over gzip-compressed bytes of the group's texts joined; *lower*
+  is more diverse (repetitive text compresses well; Shaib et al. 2024).
+- ``mean_pairwise_jaccard``: mean Jaccard similarity of word sets over up to ``pairs`` sampled pairs;
+  *lower* is more diverse.
+- ``embedding_spread``: mean cosine distance to the centroid of the texts' embeddings, when
+  ``embeddings=`` names a connection whose endpoint serves ``/v1/embeddings``; otherwise the column
+  is null and a message says why it was skipped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import random
+import warnings
+from typing import Any
+
+import polars as pl
+
+from .errors import InputError
+from .similarity import words
+
+__all__ = ["compression_ratio", "distinct_n", "diversity", "embedding_spread", "mean_pairwise_jaccard"]
+
+
+def distinct_n(texts: list[str], n: int) -> float:
+    """Distinct word n-grams over all word n-grams (0 when there are none)."""
+    grams = [tuple(tokens[i : i + n]) for tokens in map(words, texts) for i in range(len(tokens) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def unique_ngram_ratio(texts: list[str], n: int = 3) -> float:
+    """Share of the distinct n-grams that occur exactly once."""
+    counts: dict[tuple[str, ...], int] = {}
+    for tokens in map(words, texts):
+        for i in range(len(tokens) - n + 1):
+            gram = tuple(tokens[i : i + n])
+            counts[gram] = counts.get(gram, 0) + 1
+    return sum(count == 1 for count in counts.values()) / len(counts) if counts else 0.0
+
+
+def compression_ratio(texts: list[str]) -> float:
+    """Raw over gzip-compressed size of the texts joined by newlines (lower is more diverse)."""
+    raw = "\n".join(texts).encode()
+    return len(raw) / len(gzip.compress(raw, compresslevel=9)) if raw else 0.0
+
+
+def mean_pairwise_jaccard(texts: list[str], pairs: int = 2000, seed: int = 0) -> float | None:
+    """Mean Jaccard similarity of the word sets of up to ``pairs`` random pairs (None with < 2 texts)."""
+    sets = [set(words(text)) for text in texts]
+    if len(sets) < 2:
+        return None
+    rng = random.Random(seed)
+    total = len(sets) * (len(sets) - 1) // 2
+    if total <= pairs:
+        chosen = [(i, j) for i in range(len(sets)) for j in range(i + 1, len(sets))]
+    else:
+        chosen = [tuple(rng.sample(range(len(sets)), 2)) for _ in range(pairs)]
+    scores = [len(sets[i] & sets[j]) / len(sets[i] | sets[j]) if sets[i] | sets[j] else 1.0 for i, j in chosen]
+    return sum(scores) / len(scores)
+
+
+def embedding_spread(llm: Any, texts: list[str], model: str | None = None) -> float:
+    """Mean cosine distance of the texts' embeddings to their centroid, from ``/v1/embeddings``."""
+    from ._sync import run_sync
+
+    async def fetch() -> list[list[float]]:
+        async with llm.async_client() as client:
+            reply = await client.embeddings.create(model=model or llm.model, input=texts)
+            return [item.embedding for item in reply.data]
+
+    vectors = [_unit(vector) for vector in run_sync(fetch())]
+    centroid = [sum(column) / len(vectors) for column in zip(*vectors, strict=True)]
+    centre = _unit(centroid)
+    return sum(1 - sum(a * b for a, b in zip(vector, centre, strict=True)) for vector in vectors) / len(vectors)
+
+
+def _unit(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+def diversity(
+    frame: pl.DataFrame,
+    column: str = "response",
+    by: str | None = None,
+    *,
+    embeddings: Any = None,
+    embedding_model: str | None = None,
+    pairs: int = 2000,
+) -> pl.DataFrame:
+    """The diversity metrics of ``column``, one row per value of ``by`` (or one row overall)."""
+    if column not in frame.columns:
+        raise InputError(f"the frame has no column {column!r} (its columns: {', '.join(frame.columns)}).")
+    if by is not None and by not in frame.columns:
+        raise InputError(f"the frame has no column {by!r} to group by.")
+    if frame.height == 0:
+        raise InputError("the frame is empty: there is no text to measure.")
+    groups = frame.group_by(by, maintain_order=True) if by else [((None,), frame)]
+    rows, skipped = [], None
+    for key, part in groups:
+        texts = [text for text in part[column].to_list() if text]
+        row = {by: key[0]} if by else {}
+        row.update(_metrics(texts, pairs))
+        spread, skipped = _spread(embeddings, texts, embedding_model, skipped)
+        row["embedding_spread"] = spread
+        rows.append(row)
+    if skipped:
+        warnings.warn(f"embedding_spread skipped: {skipped}", stacklevel=2)
+    table = pl.DataFrame(rows, infer_schema_length=None)
+    return table.sort(by) if by else table
+
+
+def _metrics(texts: list[str], pairs: int) -> dict[str, Any]:
+    return {
+        "texts": len(texts),
+        "distinct_1": distinct_n(texts, 1),
+        "distinct_2": distinct_n(texts, 2),
+        "unique_3gram_ratio": unique_ngram_ratio(texts, 3),
+        "compression_ratio": compression_ratio(texts),
+        "mean_pairwise_jaccard": mean_pairwise_jaccard(texts, pairs),
+    }
+
+
+def _spread(llm: Any, texts: list[str], model: str | None, skipped: str | None) -> tuple[float | None, str | None]:
+    if llm is None:
+        return None, skipped
+    if skipped or len(texts) < 2:
+        return None, skipped
+    try:
+        return embedding_spread(llm, texts, model), None
+    except Exception as exc:  # an endpoint without embeddings: say so once, keep the other metrics
+        return None, f"{llm.base_url} does not serve embeddings ({type(exc).__name__}: {str(exc)[:120]})"
