@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # A default native llama.cpp build crashed at the first decode on our 2-core machines; these flags run.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: demo test lab bench lint clean
+.PHONY: demo test lab report bench lint clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
@@ -14,8 +14,11 @@ $(BIN)/.installed: pyproject.toml
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[local,test]'
 	touch $@
 
-demo: $(BIN)/.installed  ## generate, grade and summarise a few samples on the embedded model
-	$(BIN)/python -m workbench.demo
+demo: $(BIN)/.installed  ## execute the quickstart notebook on the embedded model -> reports/01_quickstart.html
+	$(BIN)/python -m workbench.report notebooks/01_quickstart.ipynb
+
+report: $(BIN)/.installed  ## execute every notebook headlessly -> self-contained HTML in reports/
+	$(BIN)/python -m workbench.report
 
 test: $(BIN)/.installed  ## the whole test suite
 	$(BIN)/python -m pytest
@@ -25,6 +28,7 @@ lab: $(BIN)/.installed  ## JupyterLab on notebooks/
 
 bench: $(BIN)/.installed  ## benchmarks that print ratios measured side by side
 	$(BIN)/python bench/client_overhead.py
+	$(BIN)/python bench/dedup.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check workbench tests bench

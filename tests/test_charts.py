@@ -40,7 +40,7 @@ def data_of(chart: alt.TopLevelMixin, layer: int | None = None) -> list[dict]:
     return data["values"] if "values" in data else spec["datasets"][data["name"]]
 
 
-def test_scores_by_round_plots_the_mean_per_round_with_an_interval():
+def test_scores_by_round_plots_the_datasets_mean_after_each_round():
     chart = wb.charts.scores_by_round(history())
     spec = chart.to_dict()
     assert spec["title"]["text"] == "Scores by round"
@@ -53,7 +53,7 @@ def test_scores_by_round_plots_the_mean_per_round_with_an_interval():
         "type": "ordinal",
     }
     means = {row["round"]: row["mean"] for row in data_of(chart, 0)}
-    assert means == {0: 2.5, 1: 4.0, 2: 4.0}
+    assert means == {0: 2.5, 1: 4.0, 2: 4.5}  # after round 2: a is at 4 (round 2), b at 5 (round 1)
 
 
 def test_pass_rate_by_round_reads_the_dataset_after_each_round():

@@ -134,10 +134,14 @@ def _title(text: str, subtitle: str | None = None) -> alt.TitleParams:
 
 # --- charts ----------------------------------------------------------------------------------------
 def scores_by_round(history: pl.DataFrame, score: str = "score") -> alt.LayerChart:
-    """Mean score per round with a 95% interval band, over the scored rows produced in each round."""
+    """Mean score of the dataset after each round (every sample's latest version), with a 95% interval.
+
+    A frame without lineage (``lineage_id``) is summarised by its ``round`` column as it is.
+    """
     _require(history, "round", score)
     table = (
-        history.filter(pl.col(score).is_not_null())
+        _dataset_by_round(history)
+        .filter(pl.col(score).is_not_null())
         .group_by("round")
         .agg(pl.col(score).mean().alias("mean"), pl.col(score).std().fill_null(0).alias("sd"), pl.len().alias("n"))
         .with_columns(half=1.96 * pl.col("sd") / pl.col("n").sqrt())
@@ -151,7 +155,17 @@ def scores_by_round(history: pl.DataFrame, score: str = "score") -> alt.LayerCha
     line = base.mark_line(point=alt.OverlayMarkDef(size=60), color=PALETTE[0]).encode(
         y="mean:Q", tooltip=["round:O", alt.Tooltip("mean:Q", format=".2f"), "n:Q"]
     )
-    return alt.layer(band, line, title=_title("Scores by round", "mean of the rows graded in each round, 95% interval"))
+    subtitle = "the dataset after each round (each sample's latest version): mean, 95% interval"
+    return alt.layer(band, line, title=_title("Scores by round", subtitle))
+
+
+def _dataset_by_round(history: pl.DataFrame) -> pl.DataFrame:
+    if "lineage_id" not in history.columns:
+        return history
+    from .refine import snapshot
+
+    rounds = sorted(history["round"].unique().to_list())
+    return pl.concat([snapshot(history, r).with_columns(round=pl.lit(r, pl.Int64)) for r in rounds])
 
 
 def pass_rate_by_round(history: pl.DataFrame, pass_at: float, score: str = "score") -> alt.Chart:
@@ -196,7 +210,9 @@ def round_over_round(history: pl.DataFrame, score: str = "score") -> alt.LayerCh
         )
     average = alt.Chart(_data(mean)).mark_line(color=PALETTE[1], strokeWidth=3).encode(x=x, y="mean:Q")
     return alt.layer(
-        paths, average, title=_title("Round over round", "each sample's score as it is revised; orange: mean")
+        paths,
+        average,
+        title=_title("Round over round", "each sample's score as it is revised; orange: mean of that round's rows"),
     )
 
 
@@ -228,28 +244,34 @@ def _label(series: pl.Series) -> pl.Series:
     return series.cast(pl.String)
 
 
-def diversity_by_round(history_or_table: pl.DataFrame, column: str = "response") -> alt.Chart:
-    """Diversity metrics per round, one small panel each (takes a history, or ``wb.diversity(..., by="round")``)."""
+def diversity_by_round(history_or_table: pl.DataFrame, column: str = "response", by: str = "round") -> alt.FacetChart:
+    """Diversity metrics per round (or per ``by`` group), one small panel each.
+
+    Takes a history (or any frame with ``column`` and ``by``), or the table ``wb.diversity(..., by=...)`` made.
+    """
     from .diversity import diversity
 
     table = history_or_table
     if "distinct_1" not in table.columns:
-        _require(table, "round", column)
-        table = diversity(table, column, by="round")
+        _require(table, by, column)
+        table = diversity(table, column, by=by)
     metrics = ["distinct_1", "distinct_2", "unique_3gram_ratio", "compression_ratio", "mean_pairwise_jaccard"]
-    long = table.select("round", *metrics).unpivot(index="round", variable_name="metric", value_name="value")
+    long = table.select(pl.col(by).cast(pl.String), *metrics).unpivot(
+        index=by, variable_name="metric", value_name="value"
+    )
+    mark = alt.Chart(_data(long.drop_nulls()))
+    mark = mark.mark_line(point=True, color=PALETTE[4]) if by == "round" else mark.mark_bar(color=PALETTE[4])
+    title = "Diversity by round" if by == "round" else f"Diversity by {by}"
     return (
-        alt.Chart(_data(long.drop_nulls()))
-        .mark_line(point=True, color=PALETTE[4])
-        .encode(
-            x=alt.X("round:O", title="Round", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            tooltip=["metric:N", "round:O", alt.Tooltip("value:Q", format=".3f")],
+        mark.encode(
+            x=alt.X(f"{by}:O", title=by.replace("_", " ").capitalize(), axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=by != "round")),
+            tooltip=["metric:N", f"{by}:N", alt.Tooltip("value:Q", format=".3f")],
         )
         .properties(width=150, height=120)
         .facet(facet=alt.Facet("metric:N", title=None), columns=5)
         .resolve_scale(y="independent")
-        .properties(title=_title("Diversity by round", "compression ratio and Jaccard: lower is more diverse"))
+        .properties(title=_title(title, "compression ratio and Jaccard: lower is more diverse"))
     )
 
 

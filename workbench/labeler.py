@@ -68,6 +68,16 @@ class Labeler(widgets.VBox):
         self.index = 0
         self.show(self._first_unlabelled())
 
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, plus a static HTML snapshot for places where widgets cannot run (HTML reports)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:
+            bundle["text/html"] = (
+                "<div style='border:1px solid #ccc;padding:8px;border-radius:4px'><b>Labeler</b> (static view) · "
+                f"{self.progress.value}{self.sample.value}<div>{self.judge.value}</div></div>"
+            )
+        return bundle
+
     def _load(self) -> dict[str, int]:
         if not self.path.is_file():
             return {}

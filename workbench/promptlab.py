@@ -86,6 +86,23 @@ class PromptLab(widgets.VBox):
         self.compare_button.on_click(lambda _: self.compare())
         self.save_button.on_click(lambda _: self.save())
 
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, plus a static HTML snapshot for places where widgets cannot run (HTML reports)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:
+            bundle["text/html"] = self.snapshot_html()
+        return bundle
+
+    def snapshot_html(self) -> str:
+        """What the lab shows now, as static HTML."""
+        inputs = ", ".join(f"{html.escape(name)} = {html.escape(value)!r}" for name, value in self.variables.items())
+        return (
+            "<div style='border:1px solid #ccc;padding:8px;border-radius:4px'><b>PromptLab</b> (static view)"
+            f"<pre style='white-space:pre-wrap'>{html.escape(self.template.value)}</pre>"
+            f"<div>variables: {inputs or 'none'}</div><div><i>preview</i><pre style='white-space:pre-wrap'>"
+            f"{html.escape(self.preview.value)}</pre></div>{self.status.value}{self.output.value}</div>"
+        )
+
     # --- state -----------------------------------------------------------------------------------
     @property
     def variables(self) -> dict[str, str]:

@@ -1,0 +1,147 @@
+"""Execute notebooks headlessly and write self-contained HTML reports.
+
+    python -m workbench.report                               # every notebook in notebooks/ -> reports/
+    python -m workbench.report notebooks/01_quickstart.ipynb # one; prints its summary cell
+
+A report opens with no network: charts are inline SVG (see ``workbench.charts``); live widgets
+cannot run in a static page, so their views are dropped: the workbench's widgets leave a static HTML
+snapshot, and bare widgets (progress bars) are left out;
+links to external scripts are removed. Anything that looks like an API key — the value of
+``OPENAI_API_KEY`` and ``sk-...`` tokens — is replaced by ``[redacted]`` before writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+__all__ = ["execute", "redact", "to_html", "write_report"]
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-]{16,}")
+_EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", re.IGNORECASE)
+_EXTERNAL_STYLE = re.compile(r"<link[^>]+href=\"https?://[^\"]+\"[^>]*>", re.IGNORECASE)
+
+
+def execute(path: str | Path, timeout: int = 1800) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in a fresh kernel (working folder: the notebook's own)."""
+    path = Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    return notebook
+
+
+def redact(text: str) -> str:
+    """Replace API keys in ``text`` with ``[redacted]``."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def to_html(notebook: nbformat.NotebookNode) -> str:
+    """A self-contained HTML page of an executed notebook."""
+    for cell in notebook.cells:
+        if "outputs" in cell:
+            cell.outputs = [_static(output) for output in cell.outputs if not _bare_widget(output)]
+    notebook.metadata.pop("widgets", None)
+    html, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(notebook)
+    html = _EXTERNAL_SCRIPT.sub("", html)
+    html = _EXTERNAL_STYLE.sub("", html)
+    return redact(html)
+
+
+def _bare_widget(output: dict) -> bool:
+    """A widget with no static view (progress bars, plain widgets): only its initial text would show."""
+    data = output.get("data") or {}
+    return WIDGET_VIEW in data and set(data) <= {WIDGET_VIEW, "text/plain"}
+
+
+def _static(output: dict) -> dict:
+    data = output.get("data")
+    if data and WIDGET_VIEW in data:
+        del data[WIDGET_VIEW]
+    return output
+
+
+def write_report(path: str | Path, out_dir: str | Path = "reports") -> tuple[Path, float, str]:
+    """Execute ``path``, write ``out_dir/<name>.html``; returns (report path, seconds, summary text)."""
+    started = time.perf_counter()
+    notebook = execute(path)
+    seconds = time.perf_counter() - started
+    target = Path(out_dir) / f"{Path(path).stem}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(to_html(notebook), encoding="utf-8")
+    return target, seconds, _summary(notebook)
+
+
+def _summary(notebook: nbformat.NotebookNode) -> str:
+    """The text printed by the cells tagged ``summary``."""
+    texts = []
+    for cell in notebook.cells:
+        if "summary" in cell.get("metadata", {}).get("tags", []):
+            for output in cell.get("outputs", []):
+                texts.append(output.get("text") or output.get("data", {}).get("text/plain", ""))
+    return redact("".join(texts).strip())
+
+
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def store_expected(path: str | Path) -> None:
+    """Execute a notebook and save it with outputs only on the cells nbval checks (their expected output)."""
+    notebook = execute(path)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        checked = cell.source.startswith(CHECK_MARK)
+        cell.execution_count = cell.execution_count if checked else None  # nbval skips "unrun" cells
+        cell.outputs = [_plain(output) for output in cell.outputs if checked and output.output_type != "display_data"]
+    notebook.metadata.pop("widgets", None)
+    nbformat.write(notebook, path)
+
+
+def _plain(output: dict) -> dict:
+    if output.get("output_type") == "execute_result":
+        output["execution_count"] = None
+        output["data"] = {"text/plain": output["data"].get("text/plain", "")}
+    return output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="default: every notebooks/*.ipynb")
+    parser.add_argument("--out", default="reports")
+    parser.add_argument(
+        "--store-expected",
+        action="store_true",
+        help="for maintainers: re-run and save the expected outputs of the checked cells",
+    )
+    args = parser.parse_args()
+    paths = args.notebooks or sorted(str(p) for p in Path("notebooks").glob("[0-9]*.ipynb"))
+    if not paths:
+        sys.exit("no notebooks found: run from the repository root, or name them.")
+    if args.store_expected:
+        for path in paths:
+            store_expected(path)
+            print(f"stored expected outputs in {path}")
+        return
+    for path in paths:
+        target, seconds, summary = write_report(path, args.out)
+        print(f"{path}: {seconds:.0f}s -> {target.resolve()}")
+        if summary:
+            print("  " + summary.replace("\n", "\n  "))
+
+
+if __name__ == "__main__":
+    main()
