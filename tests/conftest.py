@@ -48,4 +48,10 @@ def connect_to(data_dir: Path) -> Callable[..., wb.LLM]:
     return connect
 
 
+@pytest.fixture(scope="session")
+def local_llm(tmp_path_factory) -> wb.LLM:
+    """The embedded model (started once for the whole run), with its own empty cache."""
+    return wb.connect(data_dir=tmp_path_factory.mktemp("local-data"))
+
+
 __all__ = ["SECRET", "Faults"]

@@ -130,7 +130,7 @@ def test_charts_render_offline_as_svg_after_importing_workbench():
 
 
 def test_bad_input_names_the_missing_column():
-    with pytest.raises(wb.InputError, match="needs a 'round' column"):
+    with pytest.raises(wb.InputError, match="no column 'round' to chart"):
         wb.charts.scores_by_round(pl.DataFrame({"score": [1.0]}))
     with pytest.raises(wb.InputError, match="empty"):
         wb.charts.scores_by_round(history().clear())

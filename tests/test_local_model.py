@@ -11,9 +11,9 @@ import workbench as wb
 pytestmark = pytest.mark.local_model
 
 
-@pytest.fixture(scope="module")
-def llm(tmp_path_factory) -> wb.LLM:
-    return wb.connect(data_dir=tmp_path_factory.mktemp("data"))
+@pytest.fixture
+def llm(local_llm) -> wb.LLM:
+    return local_llm
 
 
 def test_the_embedded_model_answers_a_real_completion(llm):

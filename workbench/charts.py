@@ -27,6 +27,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from ._checks import require_columns
 from .errors import InputError
 from .trust import agreement
 
@@ -114,13 +115,7 @@ static()
 
 # --- helpers ---------------------------------------------------------------------------------------
 def _require(frame: pl.DataFrame, *columns: str) -> None:
-    if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"this chart needs a {missing[0]!r} column (the frame has {', '.join(frame.columns)}).")
-    if frame.height == 0:
-        raise InputError("the frame is empty: there is nothing to chart.")
+    require_columns(frame, *columns, purpose=" to chart", nonempty=True)
 
 
 def _data(frame: pl.DataFrame) -> alt.Data:

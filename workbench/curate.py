@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 from datasketch import MinHash, MinHashLSH
 
+from ._checks import require_columns
 from .errors import InputError
 
 __all__ = ["contamination", "dedup", "duplicate_clusters", "keep", "normalise", "read_reference"]
@@ -33,13 +34,6 @@ _PUNCTUATION = re.compile(r"[^\w\s]")
 def normalise(text: str) -> str:
     """Lower case, punctuation dropped, white space folded: what "exactly the same" compares."""
     return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
-
-
-def _require(frame: pl.DataFrame, column: str) -> None:
-    if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
-    if column not in frame.columns:
-        raise InputError(f"the frame has no column {column!r} (its columns: {', '.join(frame.columns)}).")
 
 
 def _check_threshold(threshold: float) -> None:
@@ -63,7 +57,7 @@ def dedup(
     ``dup_of`` (the kept row's id, on the rows that duplicate it) and ``dup_kind`` (``exact`` or
     ``near``). Ids are ``sample_id`` when the frame has one, else the row number as text.
     """
-    _require(frame, column)
+    require_columns(frame, column)
     _check_threshold(threshold)
     if frame.height == 0:
         return frame.with_columns(*(pl.lit(None, pl.String).alias(c) for c in ("dup_cluster", "dup_of", "dup_kind")))
@@ -155,7 +149,7 @@ def _mark(frame: pl.DataFrame, parents: list[int], texts: list[str], score_colum
 
 def duplicate_clusters(deduped: pl.DataFrame, column: str = "response") -> pl.DataFrame:
     """One row per duplicate cluster: its kept id, size, and the member texts (kept one first)."""
-    _require(deduped, "dup_cluster")
+    require_columns(deduped, "dup_cluster")
     members = deduped.filter(pl.col("dup_cluster").is_not_null()).with_columns(
         pl.col("dup_of").is_null().alias("_kept")
     )
@@ -208,7 +202,7 @@ def contamination(
     Adds ``contaminated`` (bool), ``contaminated_with`` (the first overlapping reference id) and
     ``overlap_ngrams`` (how many of the row's n-grams occur in the reference).
     """
-    _require(frame, column)
+    require_columns(frame, column)
     if not isinstance(n, int) or n < 1:
         raise InputError(f"n must be a positive whole number, got {n!r}.")
     items = read_reference(reference, reference_column)

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from ._checks import require_columns
 from ._sync import run_sync
 from .client import LLM
 from .errors import InputError
@@ -60,7 +61,7 @@ async def agrade(
         raise InputError("an LLM judge needs a rubric: wb.grade(llm, frame, wb.Rubric('...')).")
     if not isinstance(votes, int) or votes < 1:
         raise InputError(f"votes must be 1 or more, got {votes!r}.")
-    _require(frame, column)
+    require_columns(frame, column, purpose=" to grade")
     tasks = task_texts(frame, task_column)
     requests, owners = _judge_requests(frame[column].to_list(), tasks, rubric, votes)
     params = {"temperature": 0.0 if votes == 1 else 0.7, "max_tokens": 256, **params}
@@ -83,18 +84,10 @@ def grade(
     return run_sync(agrade(judge, frame, rubric, **options))
 
 
-def _require(frame: pl.DataFrame, *columns: str) -> None:
-    if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
-    missing = [name for name in columns if name not in frame.columns]
-    if missing:
-        raise InputError(f"the frame has no column {missing[0]!r} to grade (its columns: {', '.join(frame.columns)}).")
-
-
 def task_texts(frame: pl.DataFrame, task_column: str | None = None) -> list[str | None]:
     """The task each row answered: ``task_column``, else ``task``, else the last user message."""
     if task_column is not None:
-        _require(frame, task_column)
+        require_columns(frame, task_column, purpose=" to show the judge as the task")
         return frame[task_column].cast(pl.String).to_list()
     if "task" in frame.columns:
         return frame["task"].cast(pl.String).to_list()
@@ -203,8 +196,7 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
 # --- verifiers -------------------------------------------------------------------------------------
 def verify(frame: pl.DataFrame, fn: Callable[[dict[str, Any]], Any], *, name: str = "verified") -> pl.DataFrame:
     """Run ``fn(row)`` on every row; adds ``name`` (its bool or number) and ``name_error`` (an exception)."""
-    if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
+    require_columns(frame)
     values, errors = [], []
     for row in frame.iter_rows(named=True):
         value, error = _call_verifier(fn, row)
@@ -229,7 +221,7 @@ def _call_verifier(fn: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> 
 def _verifier_grades(frame: pl.DataFrame, fn: Callable[[dict[str, Any]], Any], column: str) -> pl.DataFrame:
     if not callable(fn):
         raise TypeError(f"a judge is an LLM (from wb.connect) or a verifier function; got {type(fn).__name__}.")
-    _require(frame, column)
+    require_columns(frame, column, purpose=" to grade")
     checked = verify(frame, fn, name="_value")
     label = f"verifier:{getattr(fn, '__name__', type(fn).__name__)}"
     grades = checked.select(
