@@ -21,6 +21,7 @@ live JupyterLab, call ``wb.charts.interactive()``: altair's JupyterChart widget 
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -77,13 +78,16 @@ def _theme() -> alt.theme.ThemeConfig:
     }
 
 
-def _svg_renderer(spec: dict, **metadata: Any) -> dict[str, str]:
+def _svg_renderer(spec: dict, **metadata: Any) -> dict[str, Any]:
+    """SVG for live sessions and HTML exports, plus PNG: JupyterLab shows no SVG from an untrusted notebook
+    (one opened from someone else) but does show PNG."""
     import vl_convert
 
     svg = vl_convert.vegalite_to_svg(spec, vl_version=_vl_version())
+    png = base64.b64encode(vl_convert.svg_to_png(svg, scale=1.5)).decode()
     title = spec.get("title", {})
     label = title.get("text") if isinstance(title, dict) else title
-    return {"image/svg+xml": svg, "text/plain": f"<chart: {label or 'untitled'}>"}
+    return {"image/svg+xml": svg, "image/png": png, "text/plain": f"<chart: {label or 'untitled'}>"}
 
 
 def _vl_version() -> str:
