@@ -90,7 +90,7 @@ def test_best_picks_the_top_row_of_each_lineage_and_per_round_summarises(graded)
     assert table["rows"].to_list() == [4, 4, 4, 4]
     assert table["mean_score"].to_list() == [2.5, 3.0, 3.5, 3.75]  # (2+2+5+1)/4, (3+2+5+2)/4, (4+2+5+3)/4, ...
     assert table["pass_rate"].to_list() == [0.25, 0.25, 0.5, 0.75]
-    assert table["revised"].to_list() == [4, 3, 2, 1]
+    assert table["revised"].to_list() == [0, 3, 2, 1]
     revised = wb.per_round(history, view="revised")
     assert revised["mean_change"].to_list()[1:] == [2 / 3, 1.0, 1.0]
 

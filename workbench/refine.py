@@ -214,9 +214,10 @@ def per_round(
 
     ``view="dataset"`` (default): the whole dataset after each round (every lineage's latest row), so
     the figures answer "how good is the data now?"; ``revised`` counts the rows changed in that
-    round. ``view="revised"``: only the rows produced in each round, with ``mean_change`` from their
-    parents. Columns: ``rows``, ``scored``, ``mean_score``, ``pass_rate`` (score >= ``pass_at``) and,
-    with ``verified`` (a bool column from ``wb.verify``), ``verified_rate``.
+    round (0 in round 0, where nothing is revised yet). ``view="revised"``: only the rows produced
+    in each round, with ``mean_change`` from their parents. Columns: ``rows``, ``scored``,
+    ``mean_score``, ``pass_rate`` (score >= ``pass_at``) and, with ``verified`` (a bool column
+    from ``wb.verify``), ``verified_rate``.
     """
     needed = {"round", "score", "lineage_id", "sample_id", "parent_id"}
     if not needed <= set(history.columns):
@@ -237,7 +238,8 @@ def per_round(
         pl.col("score").mean().alias("mean_score"),
     ]
     if view == "dataset":
-        aggregations.append((pl.col("changed_in") == pl.col("round")).sum().alias("revised"))
+        revised_now = (pl.col("changed_in") == pl.col("round")) & (pl.col("round") > 0)
+        aggregations.append(revised_now.sum().alias("revised"))
     else:
         aggregations.append((pl.col("score") - pl.col("parent_score")).mean().alias("mean_change"))
     if pass_at is not None:

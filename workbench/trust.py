@@ -82,7 +82,9 @@ def cohen_kappa(left: list, right: list, *, weights: str | None = None, labels: 
     disagreement = _weights(labels, weights)
     seen = sum(disagreement[i][j] * observed[i][j] for i in range(k) for j in range(k))
     expected = sum(disagreement[i][j] * row[i] * col[j] for i in range(k) for j in range(k))
-    return 1.0 if expected == 0 else round(1 - seen / expected, 12)  # rounding hides float dust like -2e-16
+    if expected == 0:
+        return 1.0
+    return round(1 - seen / expected, 12) + 0.0  # rounding hides float dust like -2e-16; + 0.0 turns -0.0 into 0.0
 
 
 def _weights(labels: list, weights: str | None) -> list[list[float]]:
