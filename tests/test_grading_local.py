@@ -11,20 +11,15 @@ from workbench import arithmetic
 pytestmark = pytest.mark.local_model
 
 
-@pytest.fixture
-def llm(local_llm) -> wb.LLM:
-    return local_llm
-
-
-def test_the_embedded_judge_scores_in_range_or_says_why_not(llm):
+def test_the_embedded_judge_scores_in_range_or_says_why_not(local_llm):
     samples = wb.generate(
-        llm,
+        local_llm,
         "Write a one-line fact about {{topic}}.",
         wb.grid(topic=["the moon", "bees"]),
         max_tokens=40,
         progress=False,
     )
-    graded = wb.grade(llm, samples, wb.Rubric.load("factual_accuracy"), votes=2, progress=False)
+    graded = wb.grade(local_llm, samples, wb.Rubric.load("factual_accuracy"), votes=2, progress=False)
     for row in graded.iter_rows(named=True):
         if row["scored"]:
             assert 1 <= row["score"] <= 3 and row["reason"] is not None and len(row["votes"]) >= 1
@@ -32,8 +27,8 @@ def test_the_embedded_judge_scores_in_range_or_says_why_not(llm):
             assert row["unscored_reason"]
 
 
-def test_the_arithmetic_task_runs_its_rounds_with_lineage_intact(llm):
-    history, table = arithmetic.run_rounds(llm, topics=["apples", "trains"], n=2, rounds=2, progress=False)
+def test_the_arithmetic_task_runs_its_rounds_with_lineage_intact(local_llm):
+    history, table = arithmetic.run_rounds(local_llm, topics=["apples", "trains"], n=2, rounds=2, progress=False)
 
     assert table["round"][0] == 0 and table["rows"].to_list() == [4] * table.height
     assert set(table.columns) >= {"mean_score", "pass_rate", "verified_rate", "judge_vs_verifier_accuracy"}

@@ -182,11 +182,10 @@ def _sources(frame: pl.DataFrame) -> list[str]:
     if "prompt_hash" in frame.columns:
         hashes = frame["prompt_hash"].drop_nulls().unique().sort().to_list()
         lines.append(f"- prompt templates (hash): {', '.join(hashes) or 'none recorded'}")
-    if "messages" in frame.columns and "round" in frame.columns:
-        first = frame.filter(pl.col("round") == 0)["messages"].drop_nulls()
-        if first.len():
-            example = json.loads(first[0])[-1]["content"]
-            lines.append(f"- an example prompt: {example[:300]!r}")
+    originals = frame.filter(pl.col("round") == 0) if "round" in frame.columns else frame
+    example = next((task for task in task_texts(originals) if task), None)
+    if example:
+        lines.append(f"- an example prompt: {example[:300]!r}")
     if "params" in frame.columns:
         lines.append(f"- generation parameters: {', '.join(frame['params'].drop_nulls().unique().sort().to_list())}")
     return lines or ["- not recorded"]
