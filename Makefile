@@ -15,10 +15,10 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed  ## execute the quickstart notebook on the embedded model -> reports/01_quickstart.html
-	$(BIN)/python -m workbench.report notebooks/01_quickstart.ipynb
+	$(BIN)/python -m workbench.views.report notebooks/01_quickstart.ipynb
 
 report: $(BIN)/.installed  ## execute every notebook headlessly -> self-contained HTML in reports/
-	$(BIN)/python -m workbench.report
+	$(BIN)/python -m workbench.views.report
 
 test: $(BIN)/.installed  ## the whole test suite
 	$(BIN)/python -m pytest

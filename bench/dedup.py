@@ -22,7 +22,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import workbench as wb  # noqa: E402
-from workbench.curate import normalise  # noqa: E402
+from workbench.curation.dedup import normalise  # noqa: E402
 
 
 def corpus(rows: int, seed: int = 0) -> tuple[pl.DataFrame, set[tuple[int, int]]]:

@@ -82,7 +82,7 @@ class FakeServer:
         latency: float = 0.0,
         faults: Faults | None = None,
         models: tuple[str, ...] = ("fake-model",),
-        responder: Callable[[dict[str, Any]], str] = echo,
+        responder: Callable[[dict[str, Any]], str | dict[str, Any]] = echo,
         port: int = 0,
         embeddings: bool = False,
     ) -> None:
@@ -231,14 +231,19 @@ class FakeServer:
         return True
 
 
-def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+def _completion(body: dict[str, Any], reply: str | dict[str, Any]) -> dict[str, Any]:
+    """A chat completion; ``reply`` is the content, or a dict with ``content`` and a scripted ``logprobs``."""
+    content = reply["content"] if isinstance(reply, dict) else reply
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+    if isinstance(reply, dict) and "logprobs" in reply:
+        choice["logprobs"] = reply["logprobs"]
     prompt_tokens = sum(len(str(message.get("content", "")).split()) for message in body["messages"])
     return {
         "id": f"chatcmpl-{random.getrandbits(48):x}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [choice],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": len(content.split()),

@@ -6,7 +6,7 @@ import pytest
 from conftest import SECRET
 
 import workbench as wb
-from workbench.config import load_settings
+from workbench.models.config import load_settings
 
 
 @pytest.fixture(autouse=True)

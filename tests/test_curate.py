@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
+from workbench.generation.grids import shipped_data_dir
 
 BASE = (
     "The baker sold forty loaves of rye bread on Monday morning and twice as many on Tuesday, then closed the "
@@ -64,7 +65,7 @@ def test_missing_columns_and_empty_frames():
 
 
 def test_contamination_flags_rows_that_share_a_13_gram_with_the_reference():
-    reference = wb.grids.shipped_data_dir() / "reference" / "benchmark_sample.jsonl"
+    reference = shipped_data_dir() / "reference" / "benchmark_sample.jsonl"
     leaked = json.loads(reference.read_text().splitlines()[4])["text"]  # the train question, bench_04
     frame = pl.DataFrame(
         {

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
-from workbench import arithmetic
+from workbench.grading import arithmetic
 
 pytestmark = pytest.mark.local_model
 

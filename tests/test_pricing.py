@@ -2,7 +2,7 @@
 
 import pytest
 
-from workbench.pricing import cost_usd, price_for
+from workbench.models.pricing import cost_usd, price_for
 
 
 def test_known_models_and_their_dated_snapshots_have_prices():

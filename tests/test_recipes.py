@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import workbench as wb
-from workbench.recipes import EVOLUTIONS, _split_tasks
-from workbench.similarity import lcs_length, rouge_l
+from workbench.curation.similarity import lcs_length, rouge_l
+from workbench.generation.recipes import EVOLUTIONS, _split_tasks
 
 SEEDS = [
     "Give three tips for keeping a sourdough starter healthy.",

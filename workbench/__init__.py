@@ -4,19 +4,25 @@
     llm = wb.connect()                         # the embedded local model: no key, no network
     table = llm.chat_many(["Name a fruit."] * 3, temperature=0.8)
 
-The public names are listed in ``__all__`` (a test pins them).
+The public names are listed in ``__all__`` (a test pins them). The package reads as the loop it
+serves; each layer uses only the ones below it:
+
+    views/        what a person looks at: charts, PromptLab, Labeler, reports
+    grading/      judges, verifiers and tasks, refine rounds, judge trust
+    generation/   prompts, grids, personas, structured output, recipes, generate, estimate
+    curation/     dedup, diversity, contamination, filters, export
+    models/       the one seam to a model: connect, client, batch runner, cache, retries, the local server
+    errors.py, columns.py   the error tree and the run-table columns every layer shares
 """
 
 from __future__ import annotations
 
-from . import charts, export
-from .cache import ResponseCache
-from .client import LLM, RequestFailedError
 from .columns import GENERATION_COLUMNS, RESPONSE_COLUMNS
-from .config import Settings
-from .connect import BACKENDS, connect
-from .curate import contamination, dedup, duplicate_clusters, keep
-from .diversity import diversity
+from .curation import export
+from .curation.contamination import contamination
+from .curation.dedup import dedup, duplicate_clusters
+from .curation.diversity import diversity
+from .curation.filters import keep
 from .errors import (
     ConfigError,
     EndpointUnreachableError,
@@ -27,18 +33,23 @@ from .errors import (
     SchemaError,
     WorkbenchError,
 )
-from .estimate import Estimate, estimate
-from .generate import agenerate, generate
-from .grade import GRADE_COLUMNS, agrade, grade, verify
-from .grids import grid, personas, sample_grid
-from .labeler import Labeler
-from .pairwise import acompare, compare
-from .promptlab import PromptLab
-from .prompts import Prompt
-from .recipes import evol_instruct, load_seed_tasks, persona_generate, self_instruct
-from .refine import arefine, best, per_round, refine, snapshot
-from .rubrics import Rubric
-from .trust import Agreement, agreement, cohen_kappa, position_bias, self_agreement
+from .generation.estimate import Estimate, estimate
+from .generation.generate import agenerate, generate
+from .generation.grids import grid, personas, sample_grid
+from .generation.prompts import Prompt
+from .generation.recipes import evol_instruct, load_seed_tasks, persona_generate, self_instruct
+from .grading.grade import GRADE_COLUMNS, agrade, grade, verify
+from .grading.pairwise import acompare, compare
+from .grading.refine import arefine, best, per_round, refine, snapshot
+from .grading.rubrics import Rubric
+from .grading.trust import Agreement, agreement, cohen_kappa, position_bias, self_agreement
+from .models.cache import ResponseCache
+from .models.client import LLM, RequestFailedError
+from .models.config import Settings
+from .models.connect import BACKENDS, connect
+from .views import charts
+from .views.labeler import Labeler
+from .views.promptlab import PromptLab
 
 __version__ = "0.1.0"
 

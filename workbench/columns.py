@@ -43,9 +43,13 @@ repaired            bool       with ``schema=``: the first reply did not validat
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
-__all__ = ["GENERATION_COLUMNS", "RESPONSE_COLUMNS", "empty_responses"]
+from .errors import InputError
+
+__all__ = ["GENERATION_COLUMNS", "RESPONSE_COLUMNS", "empty_responses", "require_columns", "task_texts"]
 
 RESPONSE_COLUMNS: dict[str, pl.DataType] = {
     "request_id": pl.String(),
@@ -85,3 +89,35 @@ GENERATION_COLUMNS: dict[str, pl.DataType] = {
 def empty_responses() -> pl.DataFrame:
     """A response table with no rows and every column."""
     return pl.DataFrame(schema=RESPONSE_COLUMNS)
+
+
+def require_columns(frame: object, *columns: str, purpose: str = "", nonempty: bool = False) -> None:
+    """Raise TypeError for a non-frame, InputError naming the first missing column (or an empty frame)."""
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise InputError(f"the frame has no column {missing[0]!r}{purpose} (its columns: {', '.join(frame.columns)}).")
+    if nonempty and frame.height == 0:
+        raise InputError(f"the frame is empty: there is nothing{purpose}.")
+
+
+def task_texts(frame: pl.DataFrame, task_column: str | None = None) -> list[str | None]:
+    """The task each row answered: ``task_column``, else ``task``, else the last user message."""
+    if task_column is not None:
+        require_columns(frame, task_column, purpose=" to show the judge as the task")
+        return frame[task_column].cast(pl.String).to_list()
+    if "task" in frame.columns:
+        return frame["task"].cast(pl.String).to_list()
+    if "messages" in frame.columns:
+        return [_last_user_message(text) for text in frame["messages"]]
+    return [None] * frame.height
+
+
+def _last_user_message(messages_json: str | None) -> str | None:
+    try:
+        messages = json.loads(messages_json or "[]")
+    except ValueError:
+        return None
+    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return str(users[-1]) if users else None

@@ -13,12 +13,12 @@ import time
 
 import polars as pl
 
-from .connect import connect
-from .generate import generate
-from .grade import grade
-from .grids import grid
-from .prompts import Prompt
-from .rubrics import Rubric
+from .generation.generate import generate
+from .generation.grids import grid
+from .generation.prompts import Prompt
+from .grading.grade import grade
+from .grading.rubrics import Rubric
+from .models.connect import connect
 
 PROMPT = Prompt("Write one short math word problem about {{topic}} for a child, then give its answer.")
 TOPICS = ["apples", "trains", "a bakery", "a school trip", "marbles", "a garden"]

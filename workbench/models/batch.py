@@ -21,15 +21,16 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 from tqdm.auto import tqdm
 
+from ..columns import RESPONSE_COLUMNS
+from ..errors import EndpointUnreachableError
 from .cache import CachedResponse, ResponseCache, request_key
-from .columns import RESPONSE_COLUMNS
-from .errors import EndpointUnreachableError
 from .pricing import cost_usd
 from .ratelimit import RateLimiter
 from .retry import Failure, MalformedResponse, backoff_delay, classify
@@ -37,9 +38,9 @@ from .retry import Failure, MalformedResponse, backoff_delay, classify
 if TYPE_CHECKING:
     import openai
 
-    from .client import LLM
+    from .config import Settings
 
-__all__ = ["ChatRequest", "normalise_requests", "run_batch"]
+__all__ = ["ChatRequest", "Endpoint", "normalise_requests", "run_batch"]
 
 log = logging.getLogger("workbench")
 
@@ -47,6 +48,26 @@ _EXPECTED = (
     "a list of requests, each a list of chat messages ([{'role': 'user', 'content': '...'}]), "
     "a dict with 'messages' and its own parameters, or a plain string (sent as one user message)"
 )
+
+
+class Endpoint(Protocol):
+    """What a batch needs of a connection; ``wb.connect()``'s ``LLM`` is one.
+
+    The batch runner knows the connection only through this, so the client layer calls down into
+    the runner and nothing calls back up.
+    """
+
+    base_url: str
+    endpoint: str
+    model: str
+    settings: Settings
+
+    @property
+    def cache(self) -> ResponseCache: ...
+
+    def price_for(self, model: str) -> tuple[float, float] | None: ...
+
+    def async_client(self) -> AbstractAsyncContextManager[openai.AsyncOpenAI]: ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +124,7 @@ def _check_messages(messages: Any, position: int) -> list[dict[str, Any]]:
 
 
 async def run_batch(
-    llm: LLM,
+    llm: Endpoint,
     requests: list[ChatRequest],
     *,
     use_cache: bool,
@@ -124,7 +145,7 @@ async def run_batch(
 class _BatchRun:
     """The state of one batch: results by key, counters, the progress bar."""
 
-    def __init__(self, llm: LLM, client: openai.AsyncOpenAI, cache: ResponseCache | None, progress: bool) -> None:
+    def __init__(self, llm: Endpoint, client: openai.AsyncOpenAI, cache: ResponseCache | None, progress: bool) -> None:
         self.llm = llm
         self.client = client
         self.cache = cache

@@ -20,12 +20,13 @@ from typing import Any
 
 import polars as pl
 
-from ._sync import run_sync
-from .client import LLM
-from .errors import InputError
-from .grade import agrade, task_texts
+from ..columns import task_texts
+from ..errors import InputError
+from ..generation.structured import OutputSchema, ReplyInvalid
+from ..models._sync import run_sync
+from ..models.client import LLM
+from .grade import agrade
 from .rubrics import Rubric
-from .structured import OutputSchema, ReplyInvalid
 
 __all__ = ["arefine", "best", "per_round", "refine", "snapshot"]
 

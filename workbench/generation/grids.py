@@ -16,14 +16,14 @@ from typing import Any
 
 import polars as pl
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["as_variables", "grid", "personas", "sample_grid", "shipped_data_dir"]
 
 
 def shipped_data_dir() -> Path:
     """The repository's ``data/`` folder, where seed tasks, personas and rubrics ship."""
-    return Path(__file__).resolve().parents[1] / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def grid(**axes: Any) -> pl.DataFrame:

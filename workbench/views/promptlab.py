@@ -18,10 +18,10 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from .client import LLM
-from .errors import WorkbenchError
-from .generate import generate
-from .prompts import Prompt
+from ..errors import WorkbenchError
+from ..generation.generate import generate
+from ..generation.prompts import Prompt
+from ..models.client import LLM
 
 __all__ = ["PromptLab"]
 

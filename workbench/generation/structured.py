@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pydantic
 
-from .errors import SchemaError
+from ..errors import SchemaError
 
 __all__ = ["OutputSchema", "ReplyInvalid"]
 

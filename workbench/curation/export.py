@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from .errors import InputError
-from .grade import task_texts
+from ..columns import task_texts
+from ..errors import InputError
 
 __all__ = ["dataset_card", "hf_dataset", "jsonl", "openai_chat", "parquet", "validate_chat_jsonl"]
 

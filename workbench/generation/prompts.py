@@ -23,7 +23,7 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from .errors import PromptError
+from ..errors import PromptError
 
 __all__ = ["Prompt", "PromptError"]
 

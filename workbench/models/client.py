@@ -19,12 +19,12 @@ from typing import Any
 import openai
 import polars as pl
 
+from ..columns import empty_responses
+from ..errors import WorkbenchError
 from ._sync import is_background_loop, run_sync
 from .batch import normalise_requests, run_batch
 from .cache import ResponseCache
-from .columns import empty_responses
 from .config import Settings
-from .errors import WorkbenchError
 from .pricing import price_for
 
 __all__ = ["LLM", "RequestFailedError"]

@@ -19,13 +19,13 @@ from typing import Any
 
 import polars as pl
 
-from ._checks import require_columns
-from ._sync import run_sync
-from .client import LLM
-from .errors import InputError
+from ..columns import require_columns, task_texts
+from ..errors import InputError
+from ..models._sync import run_sync
+from ..models.client import LLM
 from .rubrics import Rubric
 
-__all__ = ["GRADE_COLUMNS", "agrade", "grade", "task_texts", "verify"]
+__all__ = ["GRADE_COLUMNS", "agrade", "grade", "verify"]
 
 GRADE_COLUMNS: dict[str, pl.DataType] = {
     "score": pl.Float64(),  # the grade (median of the votes); null when unscored
@@ -82,27 +82,6 @@ def grade(
     ``messages``), ``cache``, ``progress`` and generation parameters.
     """
     return run_sync(agrade(judge, frame, rubric, **options))
-
-
-def task_texts(frame: pl.DataFrame, task_column: str | None = None) -> list[str | None]:
-    """The task each row answered: ``task_column``, else ``task``, else the last user message."""
-    if task_column is not None:
-        require_columns(frame, task_column, purpose=" to show the judge as the task")
-        return frame[task_column].cast(pl.String).to_list()
-    if "task" in frame.columns:
-        return frame["task"].cast(pl.String).to_list()
-    if "messages" in frame.columns:
-        return [_last_user_message(text) for text in frame["messages"]]
-    return [None] * frame.height
-
-
-def _last_user_message(messages_json: str | None) -> str | None:
-    try:
-        messages = json.loads(messages_json or "[]")
-    except ValueError:
-        return None
-    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    return str(users[-1]) if users else None
 
 
 def _judge_requests(responses, tasks, rubric: Rubric, votes: int):

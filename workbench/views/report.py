@@ -1,7 +1,7 @@
 """Execute notebooks headlessly and write self-contained HTML reports.
 
-    python -m workbench.report                               # every notebook in notebooks/ -> reports/
-    python -m workbench.report notebooks/01_quickstart.ipynb # one; prints its summary cell
+    python -m workbench.views.report                               # every notebook in notebooks/ -> reports/
+    python -m workbench.views.report notebooks/01_quickstart.ipynb # one; prints its summary cell
 
 A report opens with no network: charts are inline SVG (see ``workbench.charts``); live widgets
 cannot run in a static page, so their views are dropped: the workbench's widgets leave a static HTML

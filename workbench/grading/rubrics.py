@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .grids import shipped_data_dir
+from ..errors import InputError
+from ..generation.grids import shipped_data_dir
 
 __all__ = ["Rubric"]
 

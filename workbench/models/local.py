@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import LocalModelError
+from ..errors import LocalModelError
 
 __all__ = ["LocalServer", "default_model_path", "local_server"]
 

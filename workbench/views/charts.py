@@ -28,9 +28,9 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from ._checks import require_columns
-from .errors import InputError
-from .trust import agreement
+from ..columns import require_columns
+from ..errors import InputError
+from ..grading.trust import agreement
 
 __all__ = [
     "cost_by_stage",
@@ -161,7 +161,7 @@ def scores_by_round(history: pl.DataFrame, score: str = "score") -> alt.LayerCha
 def _dataset_by_round(history: pl.DataFrame) -> pl.DataFrame:
     if "lineage_id" not in history.columns:
         return history
-    from .refine import snapshot
+    from ..grading.refine import snapshot
 
     rounds = sorted(history["round"].unique().to_list())
     return pl.concat([snapshot(history, r).with_columns(round=pl.lit(r, pl.Int64)) for r in rounds])
@@ -169,7 +169,7 @@ def _dataset_by_round(history: pl.DataFrame) -> pl.DataFrame:
 
 def pass_rate_by_round(history: pl.DataFrame, pass_at: float, score: str = "score") -> alt.Chart:
     """Share of the dataset passing (score >= ``pass_at``) after each round (every lineage's latest row)."""
-    from .refine import per_round
+    from ..grading.refine import per_round
 
     _require(history, "round", score, "lineage_id", "sample_id", "parent_id")
     table = per_round(history, pass_at=pass_at).select("round", "pass_rate", "rows")
@@ -248,7 +248,7 @@ def diversity_by_round(history_or_table: pl.DataFrame, column: str = "response",
 
     Takes a history (or any frame with ``column`` and ``by``), or the table ``wb.diversity(..., by=...)`` made.
     """
-    from .diversity import diversity
+    from ..curation.diversity import diversity
 
     table = history_or_table
     if "distinct_1" not in table.columns:

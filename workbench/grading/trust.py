@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["Agreement", "agreement", "cohen_kappa", "position_bias", "self_agreement"]
 

@@ -1,9 +1,7 @@
-"""Curation: exact and near-duplicate removal, contamination checks, and filters with a report.
+"""Exact and near-duplicate removal.
 
     deduped = wb.dedup(graded)                  # marks duplicates: dup_of, dup_cluster, dup_kind
     wb.duplicate_clusters(deduped)              # one row per cluster, to look at
-    flagged = wb.contamination(deduped, "data/reference/benchmark_sample.jsonl")
-    kept, report = wb.keep(flagged, min_score=4)    # the dataset, and what each filter removed
 
 Near duplicates are found with MinHash LSH (Broder 1997; ``datasketch``) over word n-gram shingles:
 LSH proposes candidate pairs (banded for recall), and a pair whose exact Jaccard similarity of
@@ -15,18 +13,15 @@ each cluster the best-scored row is kept (the first among equals) and the rest a
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from pathlib import Path
-from typing import Any
 
 import polars as pl
 from datasketch import MinHash, MinHashLSH
 
-from ._checks import require_columns
-from .errors import InputError
+from ..columns import require_columns
+from ..errors import InputError
 
-__all__ = ["contamination", "dedup", "duplicate_clusters", "keep", "normalise", "read_reference"]
+__all__ = ["dedup", "duplicate_clusters", "normalise"]
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
 
@@ -159,110 +154,3 @@ def duplicate_clusters(deduped: pl.DataFrame, column: str = "response") -> pl.Da
         .agg(pl.len().alias("size"), pl.col(column).alias("texts"), pl.col("dup_kind").drop_nulls().alias("kinds"))
         .sort("size", descending=True)
     )
-
-
-# --- contamination ---------------------------------------------------------------------------------
-def read_reference(reference: str | Path | list[str] | pl.DataFrame, column: str = "text") -> pl.DataFrame:
-    """Reference items as a frame with ``ref_id`` and ``text``: from a JSONL/Parquet/text file, a list or a frame."""
-    if isinstance(reference, pl.DataFrame):
-        frame = reference
-    elif isinstance(reference, list):
-        frame = pl.DataFrame({column: reference})
-    else:
-        path = Path(reference)
-        if not path.is_file():
-            raise InputError(f"no reference file at {path}. Give a .jsonl, .parquet or .txt file of benchmark items.")
-        frame = _read_reference_file(path)
-    if column not in frame.columns:
-        raise InputError(f"the reference has no {column!r} column (it has {', '.join(frame.columns)}).")
-    if "ref_id" not in frame.columns:
-        frame = frame.with_row_index("ref_id").with_columns(pl.col("ref_id").cast(pl.String))
-    return frame.select(pl.col("ref_id").cast(pl.String), pl.col(column).cast(pl.String).alias("text"))
-
-
-def _read_reference_file(path: Path) -> pl.DataFrame:
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    if path.suffix == ".jsonl":
-        return pl.DataFrame([json.loads(line) for line in lines])
-    return pl.DataFrame({"text": lines})
-
-
-def contamination(
-    frame: pl.DataFrame,
-    reference: str | Path | list[str] | pl.DataFrame,
-    column: str = "response",
-    *,
-    n: int = 13,
-    reference_column: str = "text",
-) -> pl.DataFrame:
-    """Flag rows sharing any word ``n``-gram (default 13, as in GPT-3's decontamination) with a reference item.
-
-    Adds ``contaminated`` (bool), ``contaminated_with`` (the first overlapping reference id) and
-    ``overlap_ngrams`` (how many of the row's n-grams occur in the reference).
-    """
-    require_columns(frame, column)
-    if not isinstance(n, int) or n < 1:
-        raise InputError(f"n must be a positive whole number, got {n!r}.")
-    items = read_reference(reference, reference_column)
-    owner: dict[tuple[str, ...], str] = {}
-    for ref_id, text in items.iter_rows():
-        for gram in _ngrams(text or "", n):
-            owner.setdefault(gram, ref_id)
-    hits, first = [], []
-    for text in frame[column]:
-        found = [owner[gram] for gram in _ngrams(text or "", n) if gram in owner]
-        hits.append(len(found))
-        first.append(found[0] if found else None)
-    return frame.with_columns(
-        pl.Series("contaminated", [count > 0 for count in hits], dtype=pl.Boolean),
-        pl.Series("contaminated_with", first, dtype=pl.String),
-        pl.Series("overlap_ngrams", hits, dtype=pl.Int64),
-    )
-
-
-def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
-    words = normalise(text).split()
-    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-
-
-# --- filters ---------------------------------------------------------------------------------------
-def keep(
-    frame: pl.DataFrame,
-    *,
-    min_score: float | None = None,
-    drop_errors: bool = True,
-    drop_unscored: bool = False,
-    drop_duplicates: bool = True,
-    drop_contaminated: bool = True,
-    where: pl.Expr | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Apply the filters in order; returns (kept rows, a report of rows removed by each filter).
-
-    Filters whose column is absent are skipped (and say so in the report).
-    """
-    rules: list[tuple[str, str | None, Any]] = [
-        ("request errors", "error", pl.col("error").is_null() if drop_errors else None),
-        ("unscored", "scored", pl.col("scored").fill_null(False) if drop_unscored else None),
-        (
-            f"score below {min_score}",
-            "score",
-            (pl.col("score") >= min_score).fill_null(False) if min_score is not None else None,
-        ),
-        ("duplicates", "dup_of", pl.col("dup_of").is_null() if drop_duplicates else None),
-        ("contaminated", "contaminated", ~pl.col("contaminated").fill_null(False) if drop_contaminated else None),
-        ("custom filter", None, where),
-    ]
-    report = []
-    for name, column, rule in rules:
-        if rule is None:
-            continue
-        if column is not None and column not in frame.columns:
-            report.append({"filter": name, "removed": 0, "remaining": frame.height, "note": f"skipped: no {column!r}"})
-            continue
-        before = frame.height
-        frame = frame.filter(rule)
-        report.append({"filter": name, "removed": before - frame.height, "remaining": frame.height, "note": None})
-    schema = {"filter": pl.String, "removed": pl.Int64, "remaining": pl.Int64, "note": pl.String}
-    return frame, pl.DataFrame(report, schema=schema)

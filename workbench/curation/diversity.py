@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from .errors import InputError
+from ..errors import InputError
 from .similarity import words
 
 __all__ = ["compression_ratio", "distinct_n", "diversity", "embedding_spread", "mean_pairwise_jaccard"]
@@ -70,7 +70,7 @@ def mean_pairwise_jaccard(texts: list[str], pairs: int = 2000, seed: int = 0) ->
 
 def embedding_spread(llm: Any, texts: list[str], model: str | None = None) -> float:
     """Mean cosine distance of the texts' embeddings to their centroid, from ``/v1/embeddings``."""
-    from ._sync import run_sync
+    from ..models._sync import run_sync
 
     async def fetch() -> list[list[float]]:
         async with llm.async_client() as client:

@@ -7,7 +7,7 @@ with the stated answer. What it checks is that the answer is the value of the st
 whether the expression fits the question is left to the judge. It is the yardstick for whether
 self-grading helps: the verified-correct rate per round, and how far the judge agrees with it.
 
-    python -m workbench.arithmetic --rounds 3      # the per-round table on the embedded model
+    python -m workbench.grading.arithmetic --rounds 3      # the per-round table on the embedded model
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, Field
 
-from .client import LLM
-from .generate import generate
+from ..generation.generate import generate
+from ..generation.grids import grid
+from ..generation.prompts import Prompt
+from ..models.client import LLM
 from .grade import grade, verify
-from .grids import grid
-from .prompts import Prompt
 from .refine import per_round, refine, snapshot
 from .rubrics import Rubric
 from .trust import agreement
@@ -158,7 +158,7 @@ def _agreement_by_round(history: pl.DataFrame) -> pl.DataFrame:
 
 
 def main() -> None:
-    from .connect import connect
+    from ..models.connect import connect
 
     parser = argparse.ArgumentParser(description="The verifiable arithmetic task, round by round.")
     parser.add_argument("--rounds", type=int, default=3)

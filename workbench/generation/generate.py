@@ -16,10 +16,10 @@ from typing import Any
 
 import polars as pl
 
-from ._sync import run_sync
-from .client import LLM
-from .columns import GENERATION_COLUMNS
-from .errors import InputError, SchemaError
+from ..columns import GENERATION_COLUMNS
+from ..errors import InputError, SchemaError
+from ..models._sync import run_sync
+from ..models.client import LLM
 from .grids import as_variables
 from .prompts import Prompt
 from .structured import OutputSchema, ReplyInvalid

@@ -16,10 +16,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from .client import LLM
-from .errors import InputError
+from ..errors import InputError
+from ..models.client import LLM
+from ..models.pricing import cost_usd, price_for
 from .grids import as_variables
-from .pricing import cost_usd, price_for
 from .prompts import Prompt
 
 __all__ = ["Estimate", "estimate"]

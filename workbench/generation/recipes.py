@@ -25,12 +25,12 @@ from typing import Any
 
 import polars as pl
 
-from .client import LLM
-from .errors import InputError
+from ..curation.similarity import most_similar, rouge_l, words
+from ..errors import InputError
+from ..models.client import LLM
 from .generate import generate
 from .grids import personas, shipped_data_dir
 from .prompts import Prompt
-from .similarity import most_similar, rouge_l, words
 
 __all__ = ["EVOLUTIONS", "evol_instruct", "load_seed_tasks", "persona_generate", "self_instruct"]
 

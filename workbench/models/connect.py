@@ -1,4 +1,4 @@
-"""``wb.connect``: pick a backend, resolve its settings, and return an :class:`~workbench.client.LLM`.
+"""``wb.connect``: pick a backend, resolve its settings, and return an :class:`~workbench.models.client.LLM`.
 
 wb.connect()                                         # embedded local model, no key, no network
 wb.connect("openai", model="gpt-4.1-mini")           # needs OPENAI_API_KEY
@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError, EndpointUnreachableError, MissingAPIKeyError
 from .client import LLM
 from .config import Settings, load_settings
-from .errors import ConfigError, EndpointUnreachableError, MissingAPIKeyError
 from .local import local_server
 from .pricing import price_for
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import ipywidgets as widgets
 import polars as pl
 
-from .config import load_settings
-from .errors import InputError
+from ..errors import InputError
+from ..models.config import load_settings
 
 __all__ = ["Labeler"]
 

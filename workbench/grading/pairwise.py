@@ -15,10 +15,10 @@ from typing import Any
 
 import polars as pl
 
-from ._sync import run_sync
-from .client import LLM
-from .errors import InputError
-from .grade import task_texts
+from ..columns import task_texts
+from ..errors import InputError
+from ..models._sync import run_sync
+from ..models.client import LLM
 from .rubrics import Rubric
 
 __all__ = ["acompare", "compare"]

@@ -1,0 +1,11 @@
+"""curation — from many samples to a dataset worth keeping, and out of the workbench.
+
+    dedup.py          ``wb.dedup``, ``wb.duplicate_clusters``: exact and MinHash-LSH near duplicates
+    diversity.py      ``wb.diversity``: distinct-n, compression ratio, embedding spread
+    contamination.py  ``wb.contamination``: n-gram overlap with a reference set
+    filters.py        ``wb.keep``: filters with a report of what each removed
+    similarity.py     word tokens and ROUGE-L, shared with the recipes
+    export.py         ``wb.export``: Parquet, JSONL, OpenAI fine-tuning chat, Hugging Face, dataset card
+
+Uses ``models`` only (for embeddings in ``diversity``).
+"""

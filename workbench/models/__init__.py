@@ -1,0 +1,15 @@
+"""models — the one seam to a model. Everything below goes through an OpenAI-compatible endpoint.
+
+    connect.py     ``wb.connect()``: pick a backend, resolve settings, return an ``LLM``
+    config.py      settings from arguments, environment, ``workbench.toml``
+    client.py      ``LLM``: one endpoint through the official ``openai`` client; ``chat``/``chat_many``
+    batch.py       the batch runner: cache first, bounded concurrency, retries, progress
+    cache.py       the content-addressed SQLite response cache
+    retry.py       which failures to retry, and how long to wait
+    ratelimit.py   requests/tokens-per-minute buckets
+    pricing.py     list prices, and what a response cost
+    local.py       the embedded model's server on a loopback port, started on demand
+    _sync.py       the sync form of every async call, also inside a running Jupyter kernel
+
+Nothing here imports from the layers above (generation, grading, curation, views).
+"""
