@@ -11,6 +11,10 @@ sample_index        int        which sample of an identical request this is (0, 
 model               str        model the request was sent to
 response            str        the reply's text; null when the request failed
 finish_reason       str        ``stop``, ``length``, ...; null when the request failed
+logprobs            str        with ``logprobs=True`` (and ``top_logprobs=k``): the reply's
+                               tokens as JSON, ``[{"token": str, "logprob": float,
+                               "top_logprobs": [{"token": str, "logprob": float}, ...]},
+                               ...]``; null when not asked for or not returned
 tokens_in           int        prompt tokens as counted by the server
 tokens_out          int        completion tokens as counted by the server
 cost_usd            float      dollars the response cost when it was first paid for (0 for a
@@ -35,6 +39,7 @@ params              str        the generation parameters, as JSON (without respo
 response            str        the reply's text
 *schema fields*     any        with ``schema=``: one column per top-level field of the reply
 model ... error     ...        the response columns above, from ``model`` to ``error``
+                               (without ``logprobs``: ask ``chat_many`` for those)
 request_id          str        the cache key, then ``sample_index`` and ``attempts``
 repaired            bool       with ``schema=``: the first reply did not validate and the
                                second (sent back with the problem) was used
@@ -57,6 +62,7 @@ RESPONSE_COLUMNS: dict[str, pl.DataType] = {
     "model": pl.String(),
     "response": pl.String(),
     "finish_reason": pl.String(),
+    "logprobs": pl.String(),
     "tokens_in": pl.Int64(),
     "tokens_out": pl.Int64(),
     "cost_usd": pl.Float64(),
@@ -78,7 +84,7 @@ GENERATION_COLUMNS: dict[str, pl.DataType] = {
     **{
         name: dtype
         for name, dtype in RESPONSE_COLUMNS.items()
-        if name not in {"request_id", "sample_index", "response", "attempts"}
+        if name not in {"request_id", "sample_index", "response", "attempts", "logprobs"}
     },
     "request_id": pl.String(),
     "sample_index": pl.Int64(),

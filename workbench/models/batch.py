@@ -208,23 +208,24 @@ class _BatchRun:
                     continue
                 self._record_failure(request, failure, attempt)
                 return
-            response = CachedResponse(*response, latency_s=time.perf_counter() - started)
+            response = CachedResponse(**response, latency_s=time.perf_counter() - started)
             self._record_success(request, response, attempt, estimate)
             return
 
-    async def _send(self, request: ChatRequest) -> tuple[str | None, str | None, int | None, int | None]:
+    async def _send(self, request: ChatRequest) -> dict[str, Any]:
         completion = await self.client.chat.completions.create(
             model=request.model, messages=request.messages, extra_body=request.params or None
         )
         try:
             choice = completion.choices[0]
             usage = completion.usage
-            return (
-                choice.message.content,
-                choice.finish_reason,
-                usage.prompt_tokens if usage else None,
-                usage.completion_tokens if usage else None,
-            )
+            return {
+                "response": choice.message.content,
+                "finish_reason": choice.finish_reason,
+                "tokens_in": usage.prompt_tokens if usage else None,
+                "tokens_out": usage.completion_tokens if usage else None,
+                "logprobs": token_logprobs(choice),
+            }
         except (AttributeError, IndexError, KeyError, TypeError) as exc:
             raise MalformedResponse(f"{type(exc).__name__}: {exc}") from exc
 
@@ -275,6 +276,7 @@ class _BatchRun:
             "model": request.model,
             "response": response.response,
             "finish_reason": response.finish_reason,
+            "logprobs": response.logprobs,
             "tokens_in": response.tokens_in,
             "tokens_out": response.tokens_out,
             "cost_usd": cost_usd(price, response.tokens_in, response.tokens_out),
@@ -295,6 +297,27 @@ class _BatchRun:
     def frame(self, requests: list[ChatRequest]) -> pl.DataFrame:
         rows = [self.results[request.key] for request in requests]
         return pl.DataFrame(rows, schema=RESPONSE_COLUMNS)
+
+
+def token_logprobs(choice: Any) -> str | None:
+    """The choice's per-token logprobs as JSON, or None when the request did not ask for them.
+
+    A list with one item per generated token: ``{"token", "logprob", "top_logprobs": [{"token",
+    "logprob"}, ...]}``; the servers' extra fields (``bytes``, llama.cpp's ``id``) are dropped.
+    """
+    logprobs = getattr(choice, "logprobs", None)
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    if content is None:
+        return None
+    tokens = [
+        {
+            "token": item.token,
+            "logprob": item.logprob,
+            "top_logprobs": [{"token": top.token, "logprob": top.logprob} for top in item.top_logprobs or []],
+        }
+        for item in content
+    ]
+    return json.dumps(tokens, ensure_ascii=False)
 
 
 def _estimate_tokens(request: ChatRequest) -> float:

@@ -32,9 +32,13 @@ CREATE TABLE IF NOT EXISTS responses (
     finish_reason TEXT,
     tokens_in INTEGER,
     tokens_out INTEGER,
-    latency_s REAL
+    latency_s REAL,
+    logprobs TEXT
 )
 """
+
+# Columns added since the first release, with their type: a cache file written before gets them on open.
+_ADDED_COLUMNS = {"logprobs": "TEXT"}
 
 
 def request_key(endpoint: str, model: str, messages: list[dict], params: dict, sample_index: int) -> str:
@@ -56,6 +60,7 @@ class CachedResponse:
     tokens_in: int | None
     tokens_out: int | None
     latency_s: float
+    logprobs: str | None = None
 
 
 class ResponseCache:
@@ -71,6 +76,18 @@ class ResponseCache:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a cache file from an older version lacks; its rows keep null there."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in present:
+                try:
+                    self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it a moment ago
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedResponse]:
         """The stored responses among ``keys``."""
@@ -81,7 +98,7 @@ class ResponseCache:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    "SELECT key, response, finish_reason, tokens_in, tokens_out, latency_s "
+                    "SELECT key, response, finish_reason, tokens_in, tokens_out, latency_s, logprobs "
                     f"FROM responses WHERE key IN ({marks})",
                     chunk,
                 )
@@ -94,7 +111,7 @@ class ResponseCache:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, created, endpoint, model, request, response, "
-                "finish_reason, tokens_in, tokens_out, latency_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "finish_reason, tokens_in, tokens_out, latency_s, logprobs) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key,
                     time.time(),
@@ -106,6 +123,7 @@ class ResponseCache:
                     values["tokens_in"],
                     values["tokens_out"],
                     values["latency_s"],
+                    values["logprobs"],
                 ),
             )
 
