@@ -26,6 +26,7 @@ from .batch import normalise_requests, run_batch
 from .cache import ResponseCache
 from .config import Settings
 from .pricing import price_for
+from .routes import find_route
 
 __all__ = ["LLM", "RequestFailedError"]
 
@@ -132,6 +133,7 @@ class LLM:
         cache: bool = True,
         progress: bool = True,
         max_concurrency: int | None = None,
+        via: str | None = None,
         **params: Any,
     ) -> pl.DataFrame:
         """Answer many chat requests; one row per request, in input order (see ``workbench.columns``).
@@ -140,11 +142,16 @@ class LLM:
         its own parameters (``temperature``, ``max_tokens``, ``model``, ``sample_index``, ...), or a
         plain string sent as one user message. ``params`` apply to every request. A failed request
         is a row with ``error`` set; the batch goes on. Responses are cached as they arrive.
+        ``via`` answers them elsewhere: ``"batch"`` (a provider batch job) or ``"ray"`` (see
+        ``workbench.models.routes``); a route may return a handle while its work runs.
         """
         normalised = normalise_requests(requests, endpoint=self.endpoint, model=self.model, params=params)
         if not normalised:
             return empty_responses()
         concurrency = max_concurrency or self.settings.max_concurrency or 16
+        if via is not None and via != "kernel":
+            handler = find_route(via)
+            return await handler(self, normalised, use_cache=cache, progress=progress, max_concurrency=concurrency)
         return await run_batch(self, normalised, use_cache=cache, progress=progress, max_concurrency=concurrency)
 
     def chat_many(self, requests: Any, **options: Any) -> pl.DataFrame:
