@@ -133,6 +133,7 @@ def test_the_public_names_are_pinned():
             "connect",
             "estimate",
             "evol_instruct",
+            "explore",
             "generate",
             "grade",
             "grid",

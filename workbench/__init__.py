@@ -7,7 +7,7 @@
 The public names are listed in ``__all__`` (a test pins them). The package reads as the loop it
 serves; each layer uses only the ones below it:
 
-    views/        what a person looks at: charts, PromptLab, Labeler, reports
+    views/        what a person looks at: charts, PromptLab, Labeler, the explorer, reports
     grading/      judges, verifiers and tasks, refine rounds, judge trust
     generation/   prompts, grids, personas, structured output, recipes, generate, estimate
     curation/     dedup, diversity, contamination, filters, export
@@ -48,6 +48,7 @@ from .models.client import LLM, RequestFailedError
 from .models.config import Settings
 from .models.connect import BACKENDS, connect
 from .views import charts
+from .views.explore import explore
 from .views.labeler import Labeler
 from .views.promptlab import PromptLab
 
@@ -102,6 +103,7 @@ __all__ = [
     "connect",
     "estimate",
     "evol_instruct",
+    "explore",
     "generate",
     "grid",
     "load_seed_tasks",

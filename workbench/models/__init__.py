@@ -4,6 +4,7 @@
     config.py      settings from arguments, environment, ``workbench.toml``
     client.py      ``LLM``: one endpoint through the official ``openai`` client; ``chat``/``chat_many``
     batch.py       the batch runner: cache first, bounded concurrency, retries, progress
+    progress.py    progress bars that end on their final count, also in executed notebooks
     routes.py      ``via=``: where a batch is answered (here, or a route a layer above registers)
     cache.py       the content-addressed SQLite response cache
     retry.py       which failures to retry, and how long to wait

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from ..columns import RESPONSE_COLUMNS
 from ..errors import EndpointUnreachableError
 from .cache import CachedResponse, ResponseCache, request_key
 from .pricing import cost_usd
+from .progress import progress_bar
 from .ratelimit import RateLimiter
 from .retry import Failure, MalformedResponse, backoff_delay, classify
 
@@ -160,9 +161,7 @@ class _BatchRun:
 
     async def execute(self, requests: list[ChatRequest], max_concurrency: int) -> None:
         unique = {request.key: request for request in requests}
-        self.bar = tqdm(
-            total=len(unique), desc=self.llm.model, unit="req", disable=not self.progress, dynamic_ncols=True
-        )
+        self.bar = progress_bar(total=len(unique), desc=self.llm.model, unit="req", disable=not self.progress)
         stored = self.cache.get_many(unique) if self.cache else {}
         for key, response in stored.items():
             self.results[key] = self._row(unique[key], response, cached=True, attempts=0)

@@ -3,5 +3,8 @@
 charts.py     ``wb.charts``: altair charts that render offline (scores by round, agreement, cost...)
 promptlab.py  ``wb.PromptLab``: edit a template, preview, generate a handful, compare two variants
 labeler.py    ``wb.Labeler``: collect human labels inline, saved as you go
+explore.py    ``wb.explore``: page through a run table, filter, open a lineage, mark keep/drop
+lineage.py    one sample's versions across rounds, and word diffs between them
+cards.py      the explorer's HTML: sample cards, lineages, pairwise verdicts side by side
 report.py     execute notebooks headlessly into self-contained HTML reports
 """
