@@ -120,6 +120,7 @@ def test_the_public_names_are_pinned():
             "agrade",
             "agreement",
             "arefine",
+            "batches",
             "best",
             "charts",
             "contamination",

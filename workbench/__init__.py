@@ -8,6 +8,7 @@ The public names are listed in ``__all__`` (a test pins them). The package reads
 serves; each layer uses only the ones below it:
 
     views/        what a person looks at: charts, PromptLab, Labeler, the explorer, reports
+    scale/        what runs outside the kernel: provider batch jobs, batch files, the Ray runner
     grading/      judges, verifiers and tasks, refine rounds, judge trust
     generation/   prompts, grids, personas, structured output, recipes, generate, estimate
     curation/     dedup, diversity, contamination, filters, export
@@ -47,6 +48,7 @@ from .models.cache import ResponseCache
 from .models.client import LLM, RequestFailedError
 from .models.config import Settings
 from .models.connect import BACKENDS, connect
+from .scale import batches
 from .views import charts
 from .views.explore import explore
 from .views.labeler import Labeler
@@ -72,6 +74,7 @@ __all__ = [
     "agrade",
     "agreement",
     "arefine",
+    "batches",
     "best",
     "cohen_kappa",
     "compare",

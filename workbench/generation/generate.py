@@ -41,6 +41,7 @@ async def agenerate(
     *,
     cache: bool = True,
     progress: bool = True,
+    via: str | None = None,
     **params: Any,
 ) -> pl.DataFrame:
     """The async form of :func:`generate`."""
@@ -53,7 +54,9 @@ async def agenerate(
     if output is not None:
         params = {**params, "response_format": llm.json_format(output.json_schema, output.name)}
     requests = _requests(prompt, frame, n)
-    replies = await llm.achat_many(requests, cache=cache, progress=progress, **params)
+    replies = await llm.achat_many(requests, cache=cache, progress=progress, via=via, **params)
+    if not isinstance(replies, pl.DataFrame):  # via="batch": a handle while the job runs elsewhere
+        return replies
     parsed = None
     if output is not None:
         replies, parsed = await _validate(llm, output, requests, replies, cache=cache, progress=progress, **params)
@@ -65,7 +68,9 @@ def generate(llm: LLM, prompt: Prompt | str, variables: Any = None, n: int = 1, 
 
     ``variables`` is a polars frame (e.g. ``wb.grid(...)``), a dict or a list of dicts; ``schema``
     a pydantic model or JSON schema for structured output; other keywords are generation
-    parameters (``temperature``, ``max_tokens``, ...) or ``cache=`` / ``progress=``.
+    parameters (``temperature``, ``max_tokens``, ...) or ``cache=`` / ``progress=``. ``via="batch"``
+    (a provider batch job: a handle now, the run table once it has finished) or ``via="ray"`` answers
+    the requests outside this kernel (see ``workbench.scale``); schema repairs are sent from here.
     """
     return run_sync(agenerate(llm, prompt, variables, n, schema, **options))
 

@@ -52,6 +52,7 @@ async def agrade(
     task_column: str | None = None,
     cache: bool = True,
     progress: bool = True,
+    via: str | None = None,
     **params: Any,
 ) -> pl.DataFrame:
     """The async form of :func:`grade`."""
@@ -66,7 +67,9 @@ async def agrade(
     requests, owners = _judge_requests(frame[column].to_list(), tasks, rubric, votes)
     params = {"temperature": 0.0 if votes == 1 else 0.7, "max_tokens": 256, **params}
     params["response_format"] = judge.json_format(rubric.json_schema(), "grade")
-    replies = await judge.achat_many(requests, cache=cache, progress=progress, **params) if requests else None
+    replies = await judge.achat_many(requests, cache=cache, progress=progress, via=via, **params) if requests else None
+    if replies is not None and not isinstance(replies, pl.DataFrame):  # via="batch": a handle while it runs
+        return replies
     grades = _collect(frame, column, replies, owners, rubric, judge.model)
     return frame.drop([name for name in GRADE_COLUMNS if name in frame.columns]).hstack(grades)
 
@@ -79,7 +82,8 @@ def grade(
     ``judge`` is an ``LLM`` (with ``rubric``) or a verifier ``(row) -> bool | float``. Options:
     ``votes`` (k judge samples, median taken), ``column`` (what is graded, default ``response``),
     ``task_column`` (the task shown to the judge; default ``task``, else the last user message of
-    ``messages``), ``cache``, ``progress`` and generation parameters.
+    ``messages``), ``cache``, ``progress``, ``via`` (``"batch"`` or ``"ray"``: see ``workbench.scale``)
+    and generation parameters.
     """
     return run_sync(agrade(judge, frame, rubric, **options))
 
