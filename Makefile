@@ -29,6 +29,7 @@ lab: $(BIN)/.installed  ## JupyterLab on notebooks/
 bench: $(BIN)/.installed  ## benchmarks that print ratios measured side by side
 	$(BIN)/python bench/client_overhead.py
 	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/explore.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check workbench tests bench
