@@ -16,16 +16,23 @@ from __future__ import annotations
 from ..models.routes import register_route
 from .batch_files import check_batch_file, read_batch_results, write_batch_file
 from .batch_jobs import BATCH_BACKENDS, BatchJobNotFoundError, BatchJobs, BatchRejectedError, batch_route, batches
+from .ray_runner import RayJobError, RayUnavailableError, ray_dedup, ray_route, start_ray, stop_ray
 
 __all__ = [
     "BATCH_BACKENDS",
     "BatchJobNotFoundError",
     "BatchJobs",
     "BatchRejectedError",
+    "RayJobError",
+    "RayUnavailableError",
     "batches",
     "check_batch_file",
+    "ray_dedup",
     "read_batch_results",
+    "start_ray",
+    "stop_ray",
     "write_batch_file",
 ]
 
 register_route("batch", batch_route)
+register_route("ray", ray_route)
