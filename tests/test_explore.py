@@ -101,6 +101,11 @@ def test_filters_and_sorting_from_code(large, tmp_path):
     ex.filter(show="judge pass", score=(None, 4))
     assert set(ex.selected()["score"].to_list()) == {4.0}
 
+    ex.filter(error=None, round=1)
+    ex.show_filter.value = "judge pass"  # a control changes its own condition and keeps those set from code
+    expected = large.filter(pl.col("error").is_null() & (pl.col("round") == 1) & (pl.col("score") >= 4))
+    assert ex.matches == expected.height and ex.conditions["error"] is None
+
     ex.filter()
     ex.sort("tokens")
     totals = [row["tokens_in"] + row["tokens_out"] for row in ex.page_frame.iter_rows(named=True)]

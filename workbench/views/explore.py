@@ -307,7 +307,9 @@ class Explorer(widgets.VBox):
     def _from_controls(self) -> None:
         if self._syncing:
             return
-        conditions: dict[str, Any] = {"show": self.show_filter.value, "search": self.search_box.value}
+        controlled = {"show", "search", "round", "score"}
+        conditions = {name: value for name, value in self.conditions.items() if name not in controlled}  # from code
+        conditions.update(show=self.show_filter.value, search=self.search_box.value)
         if self.round_filter.value is not None:
             conditions["round"] = self.round_filter.value
         if self.score_filter.value != (self.score_filter.min, self.score_filter.max):
