@@ -6,6 +6,9 @@
     refine.py      ``wb.refine``: critique -> revise -> re-grade, stop rules, lineage; ``best``, ``per_round``
     trust.py       ``wb.agreement``, ``self_agreement``, ``position_bias``: may the judge be trusted?
     arithmetic.py  a verifiable task: arithmetic word problems a program can check
+    tasks/         verifiable task families (registry + one module each: arithmetic, comparison, ifeval)
+    strategies.py  single sample, self-refine, verifier-refine, best-of-k, majority vote at equal budget
+    experiment.py  ``python -m workbench.grading.experiment``: calibrate tasks, compare strategies, print the table
 
 Uses ``generation`` and ``models``.
 """

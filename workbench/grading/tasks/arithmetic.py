@@ -1,0 +1,68 @@
+"""Task family ``arithmetic``: small-number sums whose answer a program checks directly.
+
+The answer read from a reply is its last integer (what a person would circle); the verifier
+compares it with the true sum. Difficulty: 1 = two one-digit numbers, 2 = a one-digit and a
+two-digit number, 3 = two two-digit numbers, 4 = three two-digit numbers.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from . import Task, register
+
+__all__ = ["TASK", "last_integer"]
+
+_INTEGER = re.compile(r"-?\d[\d,]*")
+
+
+def last_integer(response: str | None) -> str | None:
+    """The last integer written in ``response`` (thousands commas dropped), or None."""
+    found = _INTEGER.findall(response or "")
+    return found[-1].replace(",", "") if found else None
+
+
+def _sample(rng: random.Random, difficulty: int) -> dict[str, Any]:
+    if difficulty == 1:
+        numbers = [rng.randint(1, 9), rng.randint(1, 9)]
+    elif difficulty == 2:
+        numbers = [rng.randint(10, 99), rng.randint(1, 9)]
+    elif difficulty == 3:
+        numbers = [rng.randint(10, 99), rng.randint(10, 99)]
+    else:
+        numbers = [rng.randint(10, 99) for _ in range(3)]
+    return {"numbers": numbers, "expression": " + ".join(str(n) for n in numbers)}
+
+
+def _answer(variables: dict[str, Any]) -> str:
+    return str(sum(variables["numbers"]))
+
+
+def _check(response: str, variables: dict[str, Any]) -> tuple[bool, str]:
+    found, expected = last_integer(response), _answer(variables)
+    if found is None:
+        return False, "the reply contains no number"
+    if found != expected:
+        return False, f"{variables['expression']} is not {found}"
+    return True, ""
+
+
+TASK = register(
+    Task(
+        name="arithmetic",
+        phrasings={
+            "train": ["What is {expression}? Answer with the number only."],
+            "heldout": ["Compute {expression}. Reply with just the result."],
+        },
+        sample=_sample,
+        check=_check,
+        answer=_answer,
+        extract=last_integer,
+        difficulties=(1, 2, 3, 4),
+        default_difficulty=1,
+        max_tokens=48,
+        description="sums of small numbers; the last integer of the reply must equal the sum",
+    )
+)
