@@ -24,10 +24,13 @@ PROMPT = wb.Prompt("Write a {{level}} problem about {{topic}}.")
 RUBRIC = wb.Rubric("Is the problem clear?", scale=(1, 5))
 
 
-def judge_or_echo(body: dict) -> str:
+def judge_or_story(body: dict) -> str:
+    """A grade counted from the text when asked with a rubric; else 12 words drawn from a hash of the prompt."""
+    content = body["messages"][-1]["content"]
     if body["messages"][0]["role"] == "system":
-        return json.dumps({"score": 1 + len(body["messages"][-1]["content"]) % 5, "reason": "counted"})
-    return f"echo: {body['messages'][-1]['content']}"
+        return json.dumps({"score": 1 + len(content) % 5, "reason": "counted"})
+    digest = hashlib.sha256(content.encode()).digest()
+    return " ".join(f"w{byte}" for byte in digest[:12])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def ray_cluster():
 
 
 def test_a_20000_row_generate_grade_dedup_job_gives_the_kernels_rows_and_lineage(ray_cluster, fake_server, connect_to):
-    server = fake_server(responder=judge_or_echo)
+    server = fake_server(responder=judge_or_story)
     llm = connect_to(server, max_concurrency=32)
     rows = pl.DataFrame({"topic": [f"topic {i % 9_000}" for i in range(10_000)]}).join(
         pl.DataFrame({"level": ["easy", "hard"]}), how="cross"
