@@ -1,0 +1,165 @@
+"""Past one kernel: rows per second for generate in the kernel and on Ray, and dedup on a million rows.
+
+Two measurements, side by side in one run:
+
+1. ``wb.generate`` over ``--rows`` rows against the fake chat server (its own process, 50 ms latency a
+   request), each run on an empty cache: the single-kernel path, then ``via="ray"`` on a local Ray
+   cluster with 1 and with 2 workers (every worker, like the kernel, keeps ``--concurrency``
+   requests in flight).
+2. ``wb.dedup`` (one process) and ``wb.scale.ray_dedup`` (shingles and MinHash on 2 Ray workers) on
+   ``--dedup-rows`` rows of about 50 words, 5% of them planted near duplicates: wall time and the
+   peak resident memory of the process that ran it (each in a fresh subprocess).
+
+    python bench/scale.py [--rows 4000] [--concurrency 16] [--dedup-rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import workbench as wb  # noqa: E402
+import workbench.scale as scale  # noqa: E402
+
+PROMPT = wb.Prompt("Write a {{level}} problem about {{topic}}.")
+RAY_OPTIONS = {"num_cpus": 2, "object_store_memory": 500 * 1024 * 1024}
+
+
+def start_fake_server(latency: float) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    port = process.stdout.readline().split()[1]
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def generate_rate(base_url: str, rows: int, concurrency: int, via: str | None) -> float:
+    """Rows per second of one generate run on an empty cache."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    try:
+        llm = wb.connect(base_url=base_url, model="fake-model", data_dir=folder, max_concurrency=concurrency)
+        grid = pl.DataFrame({"topic": [f"topic {i}" for i in range(rows // 2)]}).join(
+            pl.DataFrame({"level": ["easy", "hard"]}), how="cross"
+        )
+        started = time.perf_counter()
+        table = wb.generate(llm, PROMPT, grid, progress=False, via=via)
+        elapsed = time.perf_counter() - started
+        assert table.height == rows and table["error"].null_count() == rows
+        return rows / elapsed
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def corpus(rows: int, seed: int = 0) -> pl.DataFrame:
+    """Rows of 45-55 words from a Zipf-like vocabulary of 20,000; 5% are near copies (2 words changed)."""
+    rng = np.random.default_rng(seed)
+    weights = 1 / np.arange(1, 20_001)
+    words = rng.choice(20_000, size=(rows, 55), p=weights / weights.sum())
+    lengths = rng.integers(45, 56, size=rows)
+    copies = np.flatnonzero(rng.random(rows) < 0.05)
+    copies = copies[copies > 0]
+    sources = (rng.random(copies.size) * copies).astype(int)
+    words[copies] = words[sources]
+    lengths[copies] = lengths[sources]
+    for column in range(2):
+        words[copies, rng.integers(0, 45, size=copies.size)] = rng.integers(0, 20_000, size=copies.size) + column
+    texts = [" ".join(f"w{w}" for w in row[:length]) for row, length in zip(words.tolist(), lengths, strict=True)]
+    return pl.DataFrame({"sample_id": [str(i) for i in range(rows)], "response": texts})
+
+
+def dedup_child(kind: str, path: str) -> None:
+    """Run one dedup in this (fresh) process; print its time, peak memory and what it found, as JSON."""
+    frame = pl.read_parquet(path)
+    if kind == "ray":
+        scale.start_ray(**RAY_OPTIONS)
+    started = time.perf_counter()
+    marked = scale.ray_dedup(frame) if kind == "ray" else wb.dedup(frame)
+    elapsed = time.perf_counter() - started
+    if kind == "ray":
+        scale.stop_ray()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    duplicates = marked["dup_of"].is_not_null().sum()
+    digest = pl.Series(marked["dup_of"].fill_null("")).hash().sum()
+    print(json.dumps({"seconds": elapsed, "peak_mb": peak, "duplicates": int(duplicates), "digest": int(digest)}))
+
+
+def dedup_run(kind: str, path: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--dedup-child", kind, str(path)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--dedup-rows", type=int, default=1_000_000)
+    parser.add_argument("--dedup-child", nargs=2, metavar=("KIND", "PARQUET"))
+    args = parser.parse_args()
+    if args.dedup_child:
+        dedup_child(*args.dedup_child)
+        return
+
+    server, base_url = start_fake_server(args.latency)
+    try:
+        print(
+            f"generate, {args.rows} rows, fake server at {args.latency * 1000:.0f} ms a request, "
+            f"{args.concurrency} requests in flight per process"
+        )
+        kernel = generate_rate(base_url, args.rows, args.concurrency, None)
+        print(f"  single kernel        {kernel:8.1f} rows/s   1.00x")
+        scale.start_ray(**RAY_OPTIONS, shard_size=max(1, args.rows // 8))
+        for workers in (1, 2):
+            scale.start_ray(shard_size=max(1, args.rows // 8), workers=workers)
+            generate_rate(base_url, 16, args.concurrency, "ray")  # start the workers before timing
+            rate = generate_rate(base_url, args.rows, args.concurrency, "ray")
+            print(
+                f"  Ray, {workers} worker{'s' if workers > 1 else ' '}       {rate:8.1f} rows/s   {rate / kernel:.2f}x"
+            )
+        scale.stop_ray()
+    finally:
+        server.terminate()
+        server.wait()
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
+    try:
+        path = folder / "corpus.parquet"
+        corpus(args.dedup_rows).write_parquet(path)
+        print(f"dedup, {args.dedup_rows:,} rows of 45-55 words, 5% planted near duplicates")
+        results = {kind: dedup_run(kind, path) for kind in ("kernel", "ray")}
+        for kind, label in (("kernel", "wb.dedup, one process"), ("ray", "ray_dedup, 2 workers ")):
+            result = results[kind]
+            if "error" in result:
+                print(f"  {label}  failed: {result['error']}")
+            else:
+                print(
+                    f"  {label}  {result['seconds']:8.1f} s   peak {result['peak_mb']:8.0f} MB (this process)   "
+                    f"{result['duplicates']:,} marked"
+                )
+        if all("digest" in result for result in results.values()):
+            print(f"  same duplicates marked: {results['kernel']['digest'] == results['ray']['digest']}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
