@@ -103,8 +103,8 @@ def _local_counter(llm: LLM):
 
     def count(text: str) -> int:
         if text not in seen:
-            body = json.dumps({"input": text}).encode()
-            request = urllib.request.Request(f"{root}/extras/tokenize", body, {"Content-Type": "application/json"})
+            body = json.dumps({"content": text, "add_special": False}).encode()
+            request = urllib.request.Request(f"{root}/tokenize", body, {"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 seen[text] = len(json.load(response)["tokens"])
         return seen[text]

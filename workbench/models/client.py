@@ -79,11 +79,9 @@ class LLM:
     def json_format(self, schema: dict[str, Any], name: str = "output") -> dict[str, Any]:
         """The ``response_format`` that makes this backend answer JSON valid under ``schema``.
 
-        llama-cpp-python's server takes ``{"type": "json_object", "schema": ...}``; OpenAI, vLLM,
-        Ollama and llama.cpp's own server take OpenAI's ``json_schema`` form.
+        Every backend — OpenAI, vLLM, Ollama and llama.cpp's ``llama-server`` (the embedded model) —
+        takes OpenAI's ``json_schema`` form; ``strict`` is set when the schema closes its objects.
         """
-        if self.backend == "local":
-            return {"type": "json_object", "schema": schema}
         strict = schema.get("additionalProperties") is False  # OpenAI's strict mode needs closed objects
         return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
 

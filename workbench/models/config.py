@@ -3,6 +3,8 @@
 The environment variables are the usual ones: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
 ``WORKBENCH_MODEL`` (the model on a remote endpoint), ``WORKBENCH_BACKEND``,
 ``WORKBENCH_LOCAL_MODEL`` (a GGUF file for the embedded server) and ``WORKBENCH_DATA_DIR``.
+The embedded server also takes ``lora`` (an adapter GGUF), ``local_port``, ``local_slots`` and
+``local_context`` (tokens per slot).
 
 ``workbench.toml`` is looked for in the current folder and its parents; the folder holding it is the
 project root, and ``data/`` beside it is where the cache, runs and labels go. Unknown keys are an
@@ -35,6 +37,10 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     api_key_env: str = "OPENAI_API_KEY"
     local_model: str | None = None
+    lora: str | None = None  # a LoRA adapter (GGUF) for the embedded server
+    local_port: int | None = None  # a fixed loopback port for the embedded server (default: any free one)
+    local_slots: int | None = None  # requests the embedded server runs at once (default 8)
+    local_context: int | None = None  # tokens per slot, prompt + reply (default 4096)
     max_concurrency: int | None = None
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
@@ -126,9 +132,19 @@ def load_settings(config_file: Path | None = None, **arguments: Any) -> Settings
 
 
 def _check(settings: Settings) -> None:
-    for name in ("max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout", "retry_base_delay"):
+    for name in (
+        "max_concurrency",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "timeout",
+        "retry_base_delay",
+        "local_slots",
+        "local_context",
+    ):
         value = getattr(settings, name)
         if value is not None and value <= 0:
             raise ConfigError(f"{name} must be a positive number, got {value!r}.")
+    if settings.local_port is not None and not 0 < settings.local_port < 65536:
+        raise ConfigError(f"local_port must be a port number (1-65535), got {settings.local_port!r}.")
     if settings.max_retries < 0:
         raise ConfigError(f"max_retries must be 0 or more, got {settings.max_retries!r}.")

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ConfigError, EndpointUnreachableError, MissingAPIKeyError
 from .client import LLM
 from .config import Settings, load_settings
-from .local import local_server
+from .local import DEFAULT_SLOTS, fingerprint, local_server
 from .pricing import price_for
 
 __all__ = ["BACKENDS", "connect"]
@@ -34,7 +34,7 @@ BACKENDS: dict[str, str | None] = {
     "llamacpp": "http://127.0.0.1:8080/v1",
 }
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
-_LOCAL_DEFAULTS = {"max_concurrency": 2, "timeout": 600.0}
+_LOCAL_DEFAULTS = {"timeout": 600.0}  # and max_concurrency: the server's slots
 _REMOTE_DEFAULTS = {"max_concurrency": 16, "timeout": 60.0}
 
 
@@ -55,7 +55,10 @@ def connect(
     Settings come from the arguments, then the environment (``OPENAI_API_KEY``,
     ``OPENAI_BASE_URL``, ``WORKBENCH_MODEL``), then ``workbench.toml``. Further keyword
     settings: ``max_concurrency``, ``requests_per_minute``, ``tokens_per_minute``, ``timeout``,
-    ``max_retries``, ``retry_base_delay``, ``price_per_million=(input, output)``, ``data_dir``.
+    ``max_retries``, ``retry_base_delay``, ``price_per_million=(input, output)``, ``data_dir``;
+    for the embedded server: ``lora`` (a LoRA adapter GGUF), ``local_port``, ``local_slots``
+    (requests served at once, 8 by default; also the default ``max_concurrency``) and
+    ``local_context`` (tokens per slot, 4,096 by default).
     """
     resolved = load_settings(
         Path(config_file) if config_file else None,
@@ -82,9 +85,19 @@ def _backend_name(settings: Settings) -> str:
 
 
 def _connect_local(settings: Settings) -> LLM:
-    settings = _with_defaults(settings, _LOCAL_DEFAULTS)
-    server = local_server(settings.local_model, settings.data_dir / "logs")
-    endpoint = f"local:{server.model_path.name}:{server.model_path.stat().st_size}"
+    slots = settings.local_slots or DEFAULT_SLOTS
+    settings = _with_defaults(settings, {**_LOCAL_DEFAULTS, "max_concurrency": slots})
+    server = local_server(
+        settings.local_model,
+        settings.data_dir / "logs",
+        lora=settings.lora,
+        port=settings.local_port,
+        slots=slots,
+        context=settings.local_context,
+    )
+    endpoint = f"local:{server.model_path.name}:{fingerprint(server.model_path)}"
+    if server.lora is not None:
+        endpoint += f"+lora:{server.lora.name}:{fingerprint(server.lora)}"
     settings = replace(settings, api_key=None)  # a local server needs no key: never send one there
     return LLM(
         backend="local",

