@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import nbformat
+import zmq
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
@@ -36,9 +38,21 @@ def execute(path: str | Path, timeout: int = 1800) -> nbformat.NotebookNode:
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook, km=kernel_manager(), timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
     ).execute()
     return notebook
+
+
+def kernel_manager(kernel_name: str = "python3") -> AsyncKernelManager:
+    """A kernel manager whose kernel talks over CurveZMQ-encrypted sockets where the kernel supports it.
+
+    A kernel on plain TCP warns "Kernel is running over TCP without encryption"; jupyter_client can hand
+    the kernel CurveZMQ keys (``transport_encryption="auto"``: only when its kernelspec declares support, as
+    ipykernel's does), which encrypts the loopback traffic and so does not raise the warning.
+    """
+    if zmq.has("curve") and "transport_encryption" in AsyncKernelManager.class_trait_names():
+        return AsyncKernelManager(kernel_name=kernel_name, transport_encryption="auto")
+    return AsyncKernelManager(kernel_name=kernel_name)
 
 
 def redact(text: str) -> str:
