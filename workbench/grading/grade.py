@@ -2,18 +2,29 @@
 
     graded = wb.grade(llm, samples, rubric)               # pointwise LLM judge (JSON-constrained)
     graded = wb.grade(llm, samples, rubric, votes=5)      # self-consistency: the median of 5 votes
+    graded = wb.grade(llm, samples, rubric, weighted=True)  # + G-Eval's probability-weighted score
     graded = wb.grade(is_correct, samples)                # a verifier: (row) -> bool | float
     checked = wb.verify(samples, is_correct, name="verified")   # verifier result in its own column
 
 Grading adds :data:`GRADE_COLUMNS`. A grade that cannot be parsed, is out of range, or comes from a
 failed request leaves the row *unscored* (``scored`` false) with the reason in ``unscored_reason``:
 never a crash, never a silent null.
+
+``weighted=True`` asks the judge for ``logprobs`` and adds ``weighted_score``: the expected score
+under the judge's probabilities for the score tokens (G-Eval, Liu et al. 2023) — the sum of
+``p(s) * s`` over the scale values ``s`` among the top tokens where the score is written, divided by
+their total probability — averaged over the votes. ``weighted_note`` says why a row has none (the
+backend returned no logprobs, or the score token was not found); those rows fall back to nothing,
+and a warning names the backend, but the sampled ``score`` is always there.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import statistics
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +36,7 @@ from ..models._sync import run_sync
 from ..models.client import LLM
 from .rubrics import Rubric
 
-__all__ = ["GRADE_COLUMNS", "agrade", "grade", "verify"]
+__all__ = ["GRADE_COLUMNS", "WEIGHTED_COLUMNS", "agrade", "grade", "verify", "weighted_score"]
 
 GRADE_COLUMNS: dict[str, pl.DataType] = {
     "score": pl.Float64(),  # the grade (median of the votes); null when unscored
@@ -39,6 +50,11 @@ GRADE_COLUMNS: dict[str, pl.DataType] = {
     "judge_tokens_out": pl.Int64(),
     "judge_cost_usd": pl.Float64(),
 }
+WEIGHTED_COLUMNS: dict[str, pl.DataType] = {
+    "weighted_score": pl.Float64(),  # G-Eval: expected score under the judge's token probabilities
+    "weighted_note": pl.String(),  # why a row has no weighted score
+}
+TOP_LOGPROBS = 10
 JUDGE_TEMPLATE = "Task:\n{task}\n\nResponse to grade:\n{response}"
 
 
@@ -50,6 +66,7 @@ async def agrade(
     votes: int = 1,
     column: str = "response",
     task_column: str | None = None,
+    weighted: bool = False,
     cache: bool = True,
     progress: bool = True,
     via: str | None = None,
@@ -67,11 +84,17 @@ async def agrade(
     requests, owners = _judge_requests(frame[column].to_list(), tasks, rubric, votes)
     params = {"temperature": 0.0 if votes == 1 else 0.7, "max_tokens": 256, **params}
     params["response_format"] = judge.json_format(rubric.json_schema(), "grade")
+    if weighted:
+        params = {"logprobs": True, "top_logprobs": TOP_LOGPROBS, **params}
     replies = await judge.achat_many(requests, cache=cache, progress=progress, via=via, **params) if requests else None
     if replies is not None and not isinstance(replies, pl.DataFrame):  # via="batch": a handle while it runs
         return replies
     grades = _collect(frame, column, replies, owners, rubric, judge.model)
-    return frame.drop([name for name in GRADE_COLUMNS if name in frame.columns]).hstack(grades)
+    columns = [*GRADE_COLUMNS, *WEIGHTED_COLUMNS]
+    graded = frame.drop([name for name in columns if name in frame.columns]).hstack(grades)
+    if weighted:
+        graded = graded.hstack(_weighted_scores(frame.height, replies, owners, rubric, judge.model))
+    return graded
 
 
 def grade(
@@ -174,6 +197,65 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
         "votes": votes,
         "vote_spread": float(max(votes) - min(votes)),
     }
+
+
+# --- the probability-weighted score (G-Eval) -----------------------------------------------------
+def weighted_score(logprobs_json: str | None, rubric: Rubric) -> tuple[float | None, str | None]:
+    """(expected score, problem) from one JSON grade reply's token logprobs (the ``logprobs`` column).
+
+    The score token is the one where the value after ``"score":`` starts; its ``top_logprobs``
+    that are scale values give the distribution. Problem is None when a score was computed.
+    """
+    if logprobs_json is None:
+        return None, "no logprobs from this backend"
+    tokens = json.loads(logprobs_json)
+    text = "".join(token["token"] for token in tokens)
+    found = list(re.finditer(r'"score"\s*:\s*', text))
+    if not found:
+        return None, "no score in the judge's reply"
+    position, offset = found[-1].end(), 0
+    for token in tokens:
+        end = offset + len(token["token"])
+        if end > position and token["token"][max(0, position - offset) :].strip():
+            return _expected(token, rubric)
+        offset = end
+    return None, "the score token was not found in the logprobs"
+
+
+def _expected(token: dict[str, Any], rubric: Rubric) -> tuple[float | None, str | None]:
+    choices = token.get("top_logprobs") or [token]
+    weights: dict[int, float] = {}
+    for choice in choices:
+        text = choice["token"].strip()
+        if text.lstrip("-").isdigit() and rubric.scale[0] <= int(text) <= rubric.scale[1]:
+            weights[int(text)] = weights.get(int(text), 0.0) + math.exp(choice["logprob"])
+    total = sum(weights.values())
+    if total == 0:
+        return None, "no scale value among the score token's top logprobs"
+    return sum(value * weight for value, weight in weights.items()) / total, None
+
+
+def _weighted_scores(height: int, replies, owners, rubric: Rubric, model: str) -> pl.DataFrame:
+    found: list[list[float]] = [[] for _ in range(height)]
+    notes: list[str | None] = ["no grade"] * height
+    rows = replies.iter_rows(named=True) if replies is not None else []
+    for owner, reply in zip(owners, rows, strict=True):
+        if reply["error"] is not None:
+            continue
+        value, problem = weighted_score(reply.get("logprobs"), rubric)
+        if value is None:
+            notes[owner] = problem
+        else:
+            found[owner].append(value)
+    scores = [sum(values) / len(values) if values else None for values in found]
+    notes = [None if values else note for values, note in zip(found, notes, strict=True)]
+    if "no logprobs from this backend" in notes:
+        warnings.warn(
+            f"{model} returned no logprobs for some grades: their weighted_score is empty (see weighted_note); "
+            "the sampled score is still there.",
+            stacklevel=3,
+        )
+    return pl.DataFrame({"weighted_score": scores, "weighted_note": notes}, schema=WEIGHTED_COLUMNS)
 
 
 # --- verifiers -------------------------------------------------------------------------------------

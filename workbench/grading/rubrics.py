@@ -66,7 +66,10 @@ class Rubric:
             lines.append(f"Example response: {example['response']}\nIts score: {example['score']}")
             if example.get("reason"):
                 lines.append(f"Why: {example['reason']}")
-        lines.append('Reply in JSON: {"reason": "<one or two sentences>", "score": <integer>}.')
+        lines.append(
+            'Reply with a JSON object with two keys: "reason", one or two sentences in your own words on what is '
+            f'right or wrong in this response, then "score", an integer from {low} to {high}.'
+        )
         return "\n".join(lines)
 
     def json_schema(self) -> dict[str, Any]:

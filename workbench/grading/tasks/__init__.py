@@ -102,7 +102,15 @@ class Task:
             raise InputError(f"task {self.name!r} has difficulties {list(self.difficulties)}; got {level!r}.")
         rng = random.Random(f"{self.name}/{split}/{level}/{seed}")
         templates = list(self.phrasings[split])
-        rows = [self._item(rng, templates, split, level, seed, index) for index in range(n)]
+        rows, seen = [], set()
+        for index in range(n):
+            row = self._item(rng, templates, split, level, seed, index)
+            for _ in range(50):  # draw again while the prompt repeats (a small space may run out)
+                if row["prompt"] not in seen:
+                    break
+                row = self._item(rng, templates, split, level, seed, index)
+            seen.add(row["prompt"])
+            rows.append(row)
         return pl.DataFrame(rows, schema=ITEM_COLUMNS)
 
     def _item(self, rng: random.Random, templates: list[str], split: str, level: int, seed: int, index: int):

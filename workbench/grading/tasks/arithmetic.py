@@ -2,7 +2,8 @@
 
 The answer read from a reply is its last integer (what a person would circle); the verifier
 compares it with the true sum. Difficulty: 1 = two one-digit numbers, 2 = a one-digit and a
-two-digit number, 3 = two two-digit numbers, 4 = three two-digit numbers.
+two-digit number, 3 = two two-digit numbers. (Three two-digit numbers scored 0/40 on the embedded
+model, outside the 10-80% window, so that setting is not shipped.)
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ def _sample(rng: random.Random, difficulty: int) -> dict[str, Any]:
         numbers = [rng.randint(1, 9), rng.randint(1, 9)]
     elif difficulty == 2:
         numbers = [rng.randint(10, 99), rng.randint(1, 9)]
-    elif difficulty == 3:
-        numbers = [rng.randint(10, 99), rng.randint(10, 99)]
     else:
-        numbers = [rng.randint(10, 99) for _ in range(3)]
+        numbers = [rng.randint(10, 99), rng.randint(10, 99)]
     return {"numbers": numbers, "expression": " + ".join(str(n) for n in numbers)}
 
 
@@ -53,14 +52,22 @@ TASK = register(
     Task(
         name="arithmetic",
         phrasings={
-            "train": ["What is {expression}? Answer with the number only."],
-            "heldout": ["Compute {expression}. Reply with just the result."],
+            "train": [
+                "What is {expression}? Answer with the number only.",
+                "Calculate {expression}. Give only the number.",
+                "{expression} = ? Reply with the number only.",
+            ],
+            "heldout": [
+                "Compute {expression}. Reply with just the result.",
+                "Work out {expression} and write only the result.",
+                "How much is {expression}? Just the result, please.",
+            ],
         },
         sample=_sample,
         check=_check,
         answer=_answer,
         extract=last_integer,
-        difficulties=(1, 2, 3, 4),
+        difficulties=(1, 2, 3),
         default_difficulty=1,
         max_tokens=48,
         description="sums of small numbers; the last integer of the reply must equal the sum",
