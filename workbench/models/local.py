@@ -29,7 +29,6 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import LocalModelError
-from .llama_build import llama_cpp_source_dir, llama_server_path
 
 __all__ = [
     "DEFAULT_CONTEXT",
@@ -54,6 +53,20 @@ _PORT_TRIES = 3
 
 _servers: dict[tuple, LocalServer] = {}
 _lock = threading.Lock()
+
+
+def llama_server_path() -> Path:
+    """The ``llama-server`` binary (see :mod:`workbench.models.llama_build`)."""
+    from . import llama_build  # imported when needed, so `python -m workbench.models.llama_build` runs it fresh
+
+    return llama_build.llama_server_path()
+
+
+def llama_cpp_source_dir() -> Path:
+    """The pinned llama.cpp source tree beside the cached build (``convert_hf_to_gguf.py``, ``gguf-py/``)."""
+    from . import llama_build
+
+    return llama_build.llama_cpp_source_dir()
 
 
 def default_model_path() -> Path:
