@@ -101,16 +101,38 @@ def start_ray(
     if not ray.is_initialized():
         init_options.setdefault("include_dashboard", False)
         init_options.setdefault("log_to_driver", False)
-        try:
-            _check_reachable(address)
-            ray.init(address=address, **init_options)
-        except (OSError, TimeoutError, RuntimeError, ValueError) as exc:
-            raise RayUnavailableError(
-                f"could not reach a Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:200]}). Is the head "
-                "node running and the address right (ray://host:10001 for Ray Client, host:6379 on the cluster)? "
-                "Or call wb.scale.start_ray() with no address for a local cluster."
-            ) from exc
+        if address is None:
+            _start_local(ray, init_options)
+        else:
+            _connect(ray, address, init_options)
     return ray.cluster_resources()
+
+
+def _connect(ray: Any, address: str, init_options: dict[str, Any]) -> None:
+    try:
+        _check_reachable(address)
+        ray.init(address=address, **init_options)
+    except Exception as exc:  # Ray raises bare Exceptions, ConnectionErrors and RuntimeErrors here
+        raise RayUnavailableError(
+            f"could not reach a Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:200]}). Is the head "
+            "node running and the address right (ray://host:10001 for Ray Client, host:6379 on the cluster)? "
+            "Or call wb.scale.start_ray() with no address for a local cluster."
+        ) from exc
+
+
+def _start_local(ray: Any, init_options: dict[str, Any], attempts: int = 2) -> None:
+    """Start a local cluster; Ray gives its raylet 30 s, which a busy machine can miss, so try twice."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(**init_options)
+            return
+        except Exception as exc:  # "The current node timed out during startup" is a bare Exception
+            ray.shutdown()
+            if attempt == attempts:
+                raise RayUnavailableError(
+                    f"Ray could not start a local cluster ({type(exc).__name__}: {str(exc)[:200]}). Is the machine "
+                    "short of CPU or memory? Try again, or pass num_cpus=... and object_store_memory=... ."
+                ) from exc
 
 
 def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
