@@ -300,3 +300,84 @@ def run_like_vllm(server: FakeBatchAPI, source: Path, target: Path) -> Path:
     text = client.files.content(batch.output_file_id).text + client.files.content(batch.error_file_id).text
     target.write_text(text)
     return target
+
+
+# --- the window between recording a job and creating its batch ------------------------------------------
+def _record_unsent_job(llm: wb.LLM, texts: list[str]) -> str:
+    """The job table as a kernel leaves it when it stops after recording a job, before its batch exists."""
+    from workbench.scale.batch_files import request_record
+    from workbench.scale.job_table import JobTable
+
+    requests = normalise_requests(texts, endpoint=llm.endpoint, model=llm.model, params={})
+    return JobTable.beside(llm.settings.cache_path).add_job(
+        kind="api",
+        base_url=llm.base_url,
+        endpoint=llm.endpoint,
+        model=llm.model,
+        requests=[(request.key, request_record(request)) for request in requests],
+        est_cost_usd=None,
+    )
+
+
+def test_a_job_recorded_but_never_created_is_sent_once_on_the_next_call(batch_api, data_dir):
+    server = batch_api()
+    llm = connect(server, data_dir)
+    job = _record_unsent_job(llm, ["m", "n"])
+
+    table = until_done(lambda: llm.chat_many(["m", "n"], progress=False, via="batch"))
+
+    assert table["response"].to_list() == ["echo: m", "echo: n"]
+    assert server.batch_stats["batches_created"] == 1 and wb.batches(llm).frame()["job"].to_list() == [job]
+
+
+def test_a_batch_created_before_the_kernel_stopped_is_found_by_its_metadata_not_sent_again(batch_api, data_dir):
+    server = batch_api()
+    llm = connect(server, data_dir)
+    job = _record_unsent_job(llm, ["m", "n"])
+    requests = normalise_requests(["m", "n"], endpoint=llm.endpoint, model=llm.model, params={})
+    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    upload = client.files.create(file=b"".join(request_line(r) for r in requests), purpose="batch")
+    created = client.batches.create(
+        input_file_id=upload.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"workbench_job": job},
+    )
+
+    table = until_done(lambda: llm.chat_many(["m", "n"], progress=False, via="batch"))
+
+    assert table["response"].to_list() == ["echo: m", "echo: n"]
+    assert server.batch_stats["batches_created"] == 1
+    assert wb.batches(llm).frame()["batch_id"].to_list() == [created.id]
+
+
+def test_the_progress_view_refreshes_itself_until_the_job_is_done(batch_api, data_dir):
+    server = batch_api()
+    llm = connect(server, data_dir)
+    handle = llm.chat_many(["u", "v"], progress=False, via="batch")
+
+    view = handle.watch(every=0.05)
+    assert "validating" in view.value
+    handle._watcher.join(timeout=30)
+
+    assert handle.done and "completed" in view.value and "run the same call again" in view.value
+    table = llm.chat_many(["u", "v"], progress=False, via="batch")
+    assert table["response"].to_list() == ["echo: u", "echo: v"] and server.batch_stats["batches_created"] == 1
+
+
+def test_wait_blocks_until_done_when_asked_to(batch_api, data_dir):
+    server = batch_api()
+    llm = connect(server, data_dir)
+    handle = llm.chat_many(["s"], progress=False, via="batch").wait(every=0.01, timeout=30)
+    assert handle.done and wb.batches(llm).frame()["state"].to_list() == ["completed"]
+
+
+def test_requests_written_to_a_batch_file_can_still_go_through_a_batch_job(batch_api, data_dir, tmp_path):
+    server = batch_api()
+    llm = connect(server, data_dir)
+    scale.write_batch_file(llm, ["k", "l"], tmp_path / "fleet.jsonl")
+
+    table = until_done(lambda: llm.chat_many(["k", "l"], progress=False, via="batch"))
+
+    assert table["response"].to_list() == ["echo: k", "echo: l"]
+    assert sorted(wb.batches(llm).frame()["kind"].to_list()) == ["api", "file"]

@@ -80,12 +80,12 @@ async def batch_route(
             await refresh_job(llm, client, table, job)
         _raise_if_rejected(table, open_jobs)
         cached = llm.cache.get_many(unique)
-        held = table.latest(key for key in unique if key not in cached)
+        held = table.latest((key for key in unique if key not in cached), kind="api")
         unsent = [request for key, request in unique.items() if key not in cached and key not in held]
         for group in split_requests(unsent, **LIMITS):
             await submit_job(llm, client, table, group)
     cached = llm.cache.get_many(unique)
-    held = table.latest(unique)
+    held = table.latest(unique, kind="api")
     running = sorted({held[key][0] for key in held if key not in cached and held[key][1] == "pending"})
     if running:
         return BatchJobs(llm, running)
@@ -102,7 +102,7 @@ def _check_backend(llm: LLM) -> None:
 
 
 def _open_jobs(llm: LLM, table: JobTable, unique: dict[str, ChatRequest]) -> list[Job]:
-    held = table.latest(unique)
+    held = table.latest(unique, kind="api")
     jobs = [table.job(job_id) for job_id in sorted({job for job, _, _ in held.values()})]
     return [job for job in jobs if job is not None and job.kind == "api" and not job.finished]
 

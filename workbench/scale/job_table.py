@@ -178,17 +178,18 @@ class JobTable:
             ).fetchall()
         return [(key, line, model, json.loads(request), outcome) for key, line, model, request, outcome in rows]
 
-    def latest(self, keys: Iterable[str]) -> dict[str, tuple[str, str, str | None]]:
-        """For each key that some job holds: (job id, outcome, error) of the newest such job."""
+    def latest(self, keys: Iterable[str], kind: str | None = None) -> dict[str, tuple[str, str, str | None]]:
+        """For each key that some job (of ``kind``, if given) holds: (job id, outcome, error) of the newest one."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, tuple[str, str, str | None]] = {}
+        kinds = (kind,) if kind else ("api", "file")
         with self._lock:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 rows = self._db.execute(
                     "SELECT r.key, r.job_id, r.outcome, r.error FROM job_requests r JOIN jobs j ON j.id = r.job_id "
-                    f"WHERE r.key IN ({','.join('?' * len(chunk))}) ORDER BY j.created",
-                    chunk,
+                    f"WHERE r.key IN ({','.join('?' * len(chunk))}) AND j.kind IN (?, ?) ORDER BY j.created",
+                    [*chunk, kinds[0], kinds[-1]],
                 )
                 found.update({key: (job, outcome, error) for key, job, outcome, error in rows})
         return found
