@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -37,6 +38,7 @@ from ..models._sync import run_sync
 from ..models.batch import ChatRequest
 from ..models.cache import CachedResponse
 from ..models.client import LLM
+from ..models.config import load_settings
 from ..models.pricing import cost_usd
 from .batch_files import CHAT_URL, MAX_BYTES, MAX_REQUESTS, parse_result_line, request_record, split_requests
 from .job_table import TERMINAL, Job, JobTable
@@ -313,11 +315,20 @@ class BatchJobs:
     one for every job of the data folder. Run the same call again once ``done`` to get the table.
     """
 
-    def __init__(self, llm: LLM, job_ids: Sequence[str] | None = None) -> None:
-        self.llm = llm
-        self.table = JobTable.beside(llm.settings.cache_path)
+    def __init__(self, llm: LLM | None, job_ids: Sequence[str] | None = None, *, data_dir: Path | None = None) -> None:
+        self._llm = llm
+        self.table = JobTable.beside(
+            llm.settings.cache_path if llm is not None else load_settings(data_dir=data_dir).cache_path
+        )
         self._ids = list(job_ids) if job_ids is not None else None
         self._watcher: threading.Thread | None = None
+
+    @property
+    def llm(self) -> LLM:
+        """The connection that refreshes, cancels and collects the jobs."""
+        if self._llm is None:
+            raise InputError("to refresh, cancel or collect jobs, pass the connection: wb.batches(llm).")
+        return self._llm
 
     @property
     def jobs(self) -> list[Job]:
@@ -418,6 +429,10 @@ class BatchJobs:
         return self.frame().select(columns)._repr_html_() + f"<p>{hint}</p>"
 
 
-def batches(llm: LLM) -> BatchJobs:
-    """Every batch job of ``llm``'s data folder (provider jobs and batch files), with state, counts and cost."""
-    return BatchJobs(llm)
+def batches(llm: LLM | None = None, *, data_dir: str | Path | None = None) -> BatchJobs:
+    """Every batch job of a data folder (provider jobs and batch files), with state, counts and cost.
+
+    ``wb.batches(llm)`` can also refresh, cancel and collect them; ``wb.batches()`` lists those of
+    the data folder the settings point at (``data_dir=`` to name another).
+    """
+    return BatchJobs(llm, data_dir=Path(data_dir) if data_dir is not None else None)
