@@ -5,6 +5,7 @@ promptlab.py  ``wb.PromptLab``: edit a template, preview, generate a handful, co
 labeler.py    ``wb.Labeler``: collect human labels inline, saved as you go
 explore.py    ``wb.explore``: page through a run table, filter, open a lineage, mark keep/drop
 lineage.py    one sample's versions across rounds, and word diffs between them
+conditions.py the explorer's filters as one polars expression
 cards.py      the explorer's HTML: sample cards, lineages, pairwise verdicts side by side
 report.py     execute notebooks headlessly into self-contained HTML reports
 """

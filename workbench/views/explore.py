@@ -22,7 +22,6 @@ An HTML report keeps a static snapshot: the page shown and the lineage opened.
 from __future__ import annotations
 
 import html
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -34,38 +33,13 @@ import polars as pl
 from ..errors import InputError
 from ..models.config import load_settings
 from .cards import card_html, lineage_html, pair_html
+from .conditions import SHOW, SHOW_NEEDS, condition
 from .lineage import lineage
 
 __all__ = ["SHOW", "Explorer", "explore"]
 
-SHOW = (
-    "all",
-    "errors",
-    "no errors",
-    "verified",
-    "failed verification",
-    "judge pass",
-    "judge fail",
-    "unscored",
-    "duplicates",
-    "not duplicates",
-    "kept",
-    "dropped",
-    "unmarked",
-)
 SORT_KEYS = {"score": "score", "tokens": "tokens_out", "cost": "cost_usd", "latency": "latency_s"}
 _MARK_SCHEMA = {"sample_id": pl.String, "mark": pl.String, "marked_at": pl.Float64}
-_SHOW_NEEDS = {
-    "errors": ("error", "it has no 'error' column"),
-    "no errors": ("error", "it has no 'error' column"),
-    "verified": ("verified", "run wb.verify first"),
-    "failed verification": ("verified", "run wb.verify first"),
-    "judge pass": ("score", "grade it first (wb.grade)"),
-    "judge fail": ("score", "grade it first (wb.grade)"),
-    "unscored": ("score", "grade it first (wb.grade)"),
-    "duplicates": ("dup_of", "run wb.dedup first"),
-    "not duplicates": ("dup_of", "run wb.dedup first"),
-}
 
 
 def explore(frame: pl.DataFrame, **options: Any) -> Explorer:
@@ -146,7 +120,7 @@ class Explorer(widgets.VBox):
         super().__init__([controls, self.status, *(slot.box for slot in self.slots), self.detail])
 
     def _show_options(self) -> list[str]:
-        return [show for show in SHOW if show not in _SHOW_NEEDS or _SHOW_NEEDS[show][0] in self.frame.columns]
+        return [show for show in SHOW if show not in SHOW_NEEDS or SHOW_NEEDS[show][0] in self.frame.columns]
 
     def _sort_options(self) -> list[tuple[str, str | None]]:
         options: list[tuple[str, str | None]] = [("frame order", None)]
@@ -243,62 +217,9 @@ class Explorer(widgets.VBox):
         return pl.col(SORT_KEYS.get(by, by))
 
     def _expression(self, conditions: dict[str, Any]) -> pl.Expr | None:
-        parts = []
-        for name, value in conditions.items():
-            if name == "show":
-                parts.append(self._show_expression(value))
-            elif name == "search":
-                parts.append(self._search_expression(value))
-            else:
-                parts.append(self._column_expression(name, value))
-        parts = [part for part in parts if part is not None]
-        return pl.all_horizontal(parts) if parts else None
-
-    def _column_expression(self, name: str, value: Any) -> pl.Expr:
-        if name not in self.frame.columns or name in {"_row", "_id"}:
-            raise InputError(f"cannot filter on {name!r}: the frame has no such column ({self._columns()}).")
-        column = pl.col(name)
-        if isinstance(value, tuple):
-            if len(value) != 2:
-                raise InputError(f"a range for {name!r} is (low, high); got {value!r}.")
-            low, high = value
-            bounds = [column >= low] if low is not None else []
-            return pl.all_horizontal([*bounds, *([column <= high] if high is not None else []), pl.lit(True)])
-        if isinstance(value, (list, set, frozenset)):
-            return column.is_in(list(value))
-        return column.is_null() if value is None else column == value
-
-    def _search_expression(self, text: str) -> pl.Expr | None:
-        if not text:
-            return None
-        columns = [c for c in (self.column, "response_a", "response_b") if c and c in self.frame.columns]
-        pattern = "(?i)" + re.escape(text)  # case-insensitive, the text taken literally
-        return pl.any_horizontal([pl.col(c).cast(pl.String).str.contains(pattern) for c in columns]).fill_null(False)
-
-    def _show_expression(self, show: str) -> pl.Expr | None:
-        if show not in SHOW:
-            raise InputError(f"show must be one of {', '.join(SHOW)}; got {show!r}.")
-        needed = _SHOW_NEEDS.get(show)
-        if needed and needed[0] not in self.frame.columns:
-            raise InputError(f"cannot show {show!r}: the frame has no {needed[0]!r} column ({needed[1]}).")
-        passed = pl.col("judge_pass") if "judge_pass" in self.frame.columns else pl.col("score") >= self.pass_at
-        marked = pl.col("_id").replace_strict(self.marks, default=None, return_dtype=pl.String)
-        expressions = {
-            "all": None,
-            "errors": pl.col("error").is_not_null(),
-            "no errors": pl.col("error").is_null(),
-            "verified": pl.col("verified") == True,  # noqa: E712 (a polars expression, not a Python bool)
-            "failed verification": pl.col("verified") == False,  # noqa: E712
-            "judge pass": passed.fill_null(False),
-            "judge fail": ~passed.fill_null(False) & pl.col("score").is_not_null(),
-            "unscored": pl.col("score").is_null(),
-            "duplicates": pl.col("dup_of").is_not_null(),
-            "not duplicates": pl.col("dup_of").is_null(),
-            "kept": marked == "keep",
-            "dropped": marked == "drop",
-            "unmarked": marked.is_null(),
-        }
-        return expressions[show]
+        columns = [c for c in self.frame.columns if c not in {"_row", "_id"}]
+        texts = [c for c in (self.column, "response_a", "response_b") if c in columns]
+        return condition(conditions, columns, text_columns=texts, pass_at=self.pass_at, marks=self.marks)
 
     def _columns(self) -> str:
         return "its columns: " + ", ".join(c for c in self.frame.columns if c not in {"_row", "_id"})
