@@ -130,3 +130,16 @@ def test_a_verifier_that_raises_is_recorded_and_the_run_goes_on(fake_server, con
 def test_wilson_interval_matches_the_textbook_value():
     low, high = wilson(8, 10)  # Wilson 95%: 0.4902 .. 0.9433
     assert (round(low, 4), round(high, 4)) == (0.4902, 0.9433)
+
+
+def test_the_strategies_chart_draws_the_table(fake_server, connect_to):
+    import workbench as wb
+
+    server = fake_server(responder=model)
+    rows = compare_strategies(connect_to(server), "arithmetic", arithmetic_items(), budget=BUDGET, progress=False)
+    chart = wb.charts.strategies(strategy_table(rows)).to_dict()
+    left, right = chart["hconcat"]
+    assert left["layer"][0]["encoding"]["x"]["field"] == "yield_ci_low"
+    assert right["encoding"]["x"]["field"] == "judge_mean_kept"
+    with pytest.raises(InputError, match="yield"):
+        wb.charts.strategies(pl.DataFrame({"task": ["a"], "strategy": ["single"]}))

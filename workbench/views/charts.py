@@ -7,6 +7,7 @@
     wb.charts.diversity_by_round(history)
     wb.charts.cost_by_stage(history)
     wb.charts.length_vs_score(graded)
+    wb.charts.strategies(strategy_table(rows))     # yield with 95% intervals beside the judge's view
 
 Every function takes the standard frames, aggregates in polars first (so 100,000 rows chart
 without altair's row limit), and returns an ``altair.Chart``.
@@ -42,6 +43,7 @@ __all__ = [
     "round_over_round",
     "scores_by_round",
     "static",
+    "strategies",
 ]
 
 PALETTE = ["#3b6ea8", "#e07b39", "#4f9d69", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
@@ -336,3 +338,32 @@ def length_vs_score(frame: pl.DataFrame, column: str = "response", score: str = 
             tooltip=["length_bin:Q", f"{score}:Q", "rows:Q"],
         )
     )
+
+
+def strategies(table: pl.DataFrame) -> alt.HConcatChart:
+    """The equal-budget comparison: each strategy's yield (verified items per item, 95% Wilson interval)
+    beside the judge's mean score of what it kept — a strategy that moves only the right panel pleases
+    the judge without making the data better. Reads ``strategy_table``'s frame."""
+    _require(table, "task", "strategy", "yield", "yield_ci_low", "yield_ci_high", "judge_mean_kept")
+    data = _data(table.select("task", "strategy", "yield", "yield_ci_low", "yield_ci_high", "judge_mean_kept"))
+    order = table["strategy"].unique(maintain_order=True).to_list()
+    y = alt.Y("strategy:N", sort=order, title=None)
+    color = alt.Color("task:N", scale=alt.Scale(range=PALETTE), title="Task")
+    offset = alt.YOffset("task:N")
+    base = alt.Chart(data).encode(y=y, color=color, yOffset=offset)
+    bars = base.mark_errorbar(ticks=True).encode(
+        x=alt.X("yield_ci_low:Q", title="Verified yield (95% interval)", scale=alt.Scale(domain=[0, 1])),
+        x2="yield_ci_high:Q",
+    )
+    points = base.mark_point(filled=True, size=60).encode(
+        x=alt.X("yield:Q", axis=alt.Axis(format="%")),
+        tooltip=["task:N", "strategy:N", alt.Tooltip("yield:Q", format=".1%")],
+    )
+    judged = base.mark_point(filled=True, size=60, shape="diamond").encode(
+        x=alt.X("judge_mean_kept:Q", title="Judge's mean score of the kept answers", scale=alt.Scale(domain=[1, 5])),
+        y=alt.Y("strategy:N", sort=order, title=None, axis=alt.Axis(labels=False, ticks=False)),
+        tooltip=["task:N", "strategy:N", alt.Tooltip("judge_mean_kept:Q", format=".2f")],
+    )
+    left = alt.layer(bars, points).properties(width=300, title="What the verifier says")
+    right = judged.properties(width=220, title="What the judge says")
+    return alt.hconcat(left, right, title=_title("Strategies at equal budget", "same items, same calls per item"))
