@@ -129,8 +129,9 @@ def main() -> None:
         print(f"  single kernel        {kernel:8.1f} rows/s   1.00x")
         scale.start_ray(**RAY_OPTIONS, shard_size=max(1, args.rows // 8))
         for workers in (1, 2):
+            scale.start_ray(shard_size=8, workers=workers)
+            generate_rate(base_url, 16 * workers, args.concurrency, "ray")  # start every worker before timing
             scale.start_ray(shard_size=max(1, args.rows // 8), workers=workers)
-            generate_rate(base_url, 16, args.concurrency, "ray")  # start the workers before timing
             rate = generate_rate(base_url, args.rows, args.concurrency, "ray")
             print(
                 f"  Ray, {workers} worker{'s' if workers > 1 else ' '}       {rate:8.1f} rows/s   {rate / kernel:.2f}x"
