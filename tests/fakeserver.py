@@ -14,6 +14,20 @@ distinct request (``first_attempts=("429", "500")``: the first try gets a 429, t
     malformed  status 200 with a body that is not JSON
     slow       the answer comes after ``slow_seconds`` (longer than the client's timeout)
 
+``Faults(scripted={"Hi": ("429",)})`` scripts the first attempts of the requests whose last
+message is ``"Hi"`` only.
+
+A requests-per-minute limit (``RateLimit(per_minute=600)``): a token bucket of ``burst`` requests
+(default: one second's worth, as OpenAI quantises its limits) refilling at the limit. Every chat
+answer carries the limit in headers, in OpenAI's form (``x-ratelimit-limit-requests: 600``,
+``x-ratelimit-remaining-requests: 9``, ``x-ratelimit-reset-requests: 100ms``), the IETF draft's
+(``headers="ietf"``: ``ratelimit-limit/-remaining/-reset``, whole seconds) or none
+(``headers="none"``); a request over the limit gets a 429 with ``retry-after`` (seconds, as a
+decimal) and is not counted as answered.
+
+``stats.log`` records every chat request: (time.monotonic(), body digest, outcome), the outcome
+being ``ok``, a fault's name, or ``limited``.
+
 Run in a thread of the test process (``with FakeServer(...) as server``) or as its own process
 (``python tests/fakeserver.py --latency 0.05``, which prints ``READY <port>``), as the benchmarks do.
 """
@@ -25,6 +39,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import random
 import threading
 import time
@@ -33,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FAULTS", "FakeServer", "Faults", "Stats", "echo"]
+__all__ = ["FAULTS", "FakeServer", "Faults", "RateLimit", "Stats", "echo", "openai_duration"]
 
 FAULTS = ("429", "500", "drop", "malformed", "slow")
 
@@ -48,23 +63,86 @@ class Faults:
     retry_after: float = 0.05
     slow_seconds: float = 3.0
     first_attempts: tuple[str, ...] = ()
+    scripted: dict[str, tuple[str, ...]] = field(default_factory=dict)
     seed: int = 0
+
+
+@dataclass
+class RateLimit:
+    """A requests-per-minute limit the server enforces with 429s, announced in headers."""
+
+    per_minute: float
+    burst: float | None = None
+    headers: str = "openai"  # or "ietf", "none"
+
+    def __post_init__(self) -> None:
+        self.capacity = self.burst or max(1.0, self.per_minute / 60)
+        self.rate = self.per_minute / 60
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+
+    def admit(self) -> bool:
+        """Take one request from the bucket; False when it is empty."""
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.level < 1:
+            return False
+        self.level -= 1
+        return True
+
+    def announce(self, refused: bool) -> dict[str, str]:
+        """The rate-limit headers of an answer (plus ``retry-after`` on a refusal)."""
+        remaining = int(self.level)
+        reset = (self.capacity - self.level) / self.rate
+        extra = {"retry-after": f"{(1 - self.level) / self.rate:.3f}"} if refused else {}
+        if self.headers == "openai":
+            extra |= {
+                "x-ratelimit-limit-requests": f"{self.per_minute:g}",
+                "x-ratelimit-remaining-requests": str(remaining),
+                "x-ratelimit-reset-requests": openai_duration(reset),
+            }
+        elif self.headers == "ietf":
+            extra |= {
+                "ratelimit-limit": f"{self.capacity:g}",
+                "ratelimit-remaining": str(remaining),
+                "ratelimit-reset": str(math.ceil(reset)),
+            }
+        return extra
+
+
+def openai_duration(seconds: float) -> str:
+    """A duration as OpenAI writes it: ``20ms``, ``1s``, ``1.5s``, ``6m0s``, ``1h2m3s``."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, rest = divmod(rest, 60)
+    text = f"{rest:.3g}s"
+    if hours or minutes:
+        text = f"{int(minutes)}m{rest:.0f}s"
+    return f"{int(hours)}h{text}" if hours else text
 
 
 @dataclass
 class Stats:
     received: int = 0
     answered: int = 0
+    limited: int = 0
     faults: Counter = field(default_factory=Counter)
     answered_by_body: Counter = field(default_factory=Counter)
     authorization: set = field(default_factory=set)
+    log: list = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "received": self.received,
             "answered": self.answered,
+            "limited": self.limited,
             "faults": dict(self.faults),
             "answered_by_body": dict(self.answered_by_body),
+            "duplicates": sum(count - 1 for count in self.answered_by_body.values()),
+            "first_received": self.log[0][0] if self.log else None,
+            "last_answered": max((t for t, _, outcome in self.log if outcome == "ok"), default=None),
         }
 
 
@@ -85,8 +163,10 @@ class FakeServer:
         responder: Callable[[dict[str, Any]], str | dict[str, Any]] = echo,
         port: int = 0,
         embeddings: bool = False,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.latency = latency
+        self.rate_limit = rate_limit
         self.faults = faults or Faults()
         self.models = models
         self.responder = responder
@@ -191,21 +271,35 @@ class FakeServer:
             await _send(writer, 404, {"error": error})
             return True
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-        fault = self._draw_fault(digest)
+        if self.rate_limit and not self.rate_limit.admit():
+            return await self._refuse(writer, digest)
+        announced = self.rate_limit.announce(refused=False) if self.rate_limit else {}
+        fault = self._draw_fault(digest, str(body["messages"][-1].get("content")))
+        self.stats.log.append((time.monotonic(), digest, fault or "ok"))
         if fault:
             self.stats.faults[fault] += 1
             return await self._inject(writer, fault)
         content = self.responder(body)
         self.stats.answered += 1
         self.stats.answered_by_body[digest] += 1
-        await _send(writer, 200, _completion(body, content))
+        await _send(writer, 200, _completion(body, content), announced)
         return True
 
-    def _draw_fault(self, digest: str) -> str | None:
+    async def _refuse(self, writer: asyncio.StreamWriter, digest: str) -> bool:
+        self.stats.limited += 1
+        self.stats.log.append((time.monotonic(), digest, "limited"))
+        error = {
+            "error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}
+        }
+        await _send(writer, 429, error, self.rate_limit.announce(refused=True))
+        return True
+
+    def _draw_fault(self, digest: str, content: str) -> str | None:
         attempt = self._attempts[digest]
         self._attempts[digest] += 1
-        if attempt < len(self.faults.first_attempts):
-            return self.faults.first_attempts[attempt]
+        script = self.faults.scripted.get(content, self.faults.first_attempts)
+        if attempt < len(script):
+            return script[attempt]
         roll = self._rng.random()
         for name in FAULTS:
             rate = getattr(self.faults, f"rate_{name}")
@@ -306,11 +400,15 @@ def main() -> None:
         parser.add_argument(f"--rate-{name}", type=float, default=0.0)
     parser.add_argument("--retry-after", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rpm-limit", type=float, default=0.0, help="enforce this many requests per minute")
+    parser.add_argument("--rpm-burst", type=float, default=None, help="bucket size (default: one second's worth)")
+    parser.add_argument("--rpm-headers", choices=("openai", "ietf", "none"), default="openai")
     args = parser.parse_args()
     faults = Faults(
         **{f"rate_{n}": getattr(args, f"rate_{n}") for n in FAULTS}, retry_after=args.retry_after, seed=args.seed
     )
-    server = FakeServer(latency=args.latency, faults=faults, port=args.port)
+    limit = RateLimit(args.rpm_limit, args.rpm_burst, args.rpm_headers) if args.rpm_limit else None
+    server = FakeServer(latency=args.latency, faults=faults, port=args.port, rate_limit=limit)
 
     async def run() -> None:
         await server.serve()

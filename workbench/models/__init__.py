@@ -3,15 +3,15 @@
     connect.py     ``wb.connect()``: pick a backend, resolve settings, return an ``LLM``
     config.py      settings from arguments, environment, ``workbench.toml``
     client.py      ``LLM``: one endpoint through the official ``openai`` client; ``chat``/``chat_many``
-    batch.py       the batch runner: cache first, bounded concurrency, retries, progress
+    batch.py       the batch runner: cache first, adaptive concurrency, retries, progress
     progress.py    progress bars that end on their final count, also in executed notebooks
     routes.py      ``via=``: where a batch is answered (here, or a route a layer above registers)
     cache.py       the content-addressed SQLite response cache
     retry.py       which failures to retry, and how long to wait
-    ratelimit.py   requests/tokens-per-minute buckets
+    ratelimit.py   rate limits: the ones you set, and the one the server announces in its headers
+    adaptive.py    adaptive concurrency (AIMD): grows while the server keeps up, halves when it is full
     pricing.py     list prices, and what a response cost
-    local.py       the embedded model: llama.cpp's llama-server on a loopback port, started on demand
-    llama_build.py builds llama-server once per machine from a pinned source, cached in ~/.cache/workbench
+    local.py       the embedded model's server on a loopback port, started on demand
     _sync.py       the sync form of every async call, also inside a running Jupyter kernel
 
 Nothing here imports from the layers above (generation, grading, curation, views).

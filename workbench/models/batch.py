@@ -1,13 +1,22 @@
-"""Running a batch of chat requests: cache first, then bounded concurrency, retries and progress.
+"""Running a batch of chat requests: cache first, then adaptive concurrency, retries and progress.
 
 The flow of one batch::
 
     requests ──normalise──▶ ChatRequest (messages, params, sample_index, key)
              ──cache.get_many──▶ rows already paid for (cached=True, no request sent)
-             ──workers (max_concurrency)──▶ rate limiter ─▶ POST /chat/completions
-                   ├─ success: stored in the cache at once, then counted in the progress bar
-                   └─ failure: retried if it may help, else recorded in the row's ``error``
+             ──▶ work queue: retries whose wait is over first, then fresh requests in order
+                   ▲
+                   │   workers (max_concurrency), each: a slot from the adaptive gate (adaptive.py)
+                   │     ─▶ the front of the queue ─▶ rate limiter (ratelimit.py: the limits you
+                   │     set, and the allowance the server's headers announce) ─▶ POST /chat/completions
+                   │        ├─ success: stored in the cache at once, then counted in the progress bar
+                   │        └─ failure: classified (retry.py) ...
+                   └──────────── ... retryable: back in the queue after its own wait (a timer,
+                                 not a worker: the others go on meanwhile)
+                                 otherwise, or out of retries: recorded in the row's ``error``
              ──▶ polars.DataFrame, one row per request, in input order
+
+Each answer's rate-limit headers feed the rate limiter, and each success or 429 feeds the gate.
 
 Identical requests in one batch get sample indexes 0, 1, 2, ... so that they are distinct samples
 with distinct cache keys, and the same on every re-run.
@@ -30,11 +39,12 @@ from tqdm.std import tqdm
 
 from ..columns import RESPONSE_COLUMNS
 from ..errors import EndpointUnreachableError
+from .adaptive import AdaptiveConcurrency
 from .cache import CachedResponse, ResponseCache, request_key
 from .pricing import cost_usd
 from .progress import progress_bar
 from .ratelimit import RateLimiter
-from .retry import Failure, MalformedResponse, backoff_delay, classify
+from .retry import Failure, MalformedResponse, backoff_delay, classify, may_retry
 
 if TYPE_CHECKING:
     import openai
@@ -158,6 +168,8 @@ class _BatchRun:
         self.spent = 0.0
         self.progress = progress
         self.bar: tqdm | None = None
+        self.gate = AdaptiveConcurrency(1)
+        self.refusals: Counter[str] = Counter()  # 429s per request, retried apart from max_retries
 
     async def execute(self, requests: list[ChatRequest], max_concurrency: int) -> None:
         unique = {request.key: request for request in requests}
@@ -166,12 +178,14 @@ class _BatchRun:
         for key, response in stored.items():
             self.results[key] = self._row(unique[key], response, cached=True, attempts=0)
         self.bar.update(len(stored))
-        pending = deque(request for key, request in unique.items() if key not in stored)
+        pending = [request for key, request in unique.items() if key not in stored]
         if not pending:
             return
         workers = min(max_concurrency, len(pending))
+        self.gate = AdaptiveConcurrency(workers)
+        queue = _WorkQueue(pending)
         try:
-            await self._run_workers(pending, workers)
+            await self._run_workers(queue, workers)
         except asyncio.CancelledError:
             log.warning(
                 "batch interrupted: %d responses received and kept in the cache; run the same call again "
@@ -179,43 +193,69 @@ class _BatchRun:
                 self.successes,
             )
             raise
+        finally:
+            queue.close()
 
-    async def _run_workers(self, pending: deque[ChatRequest], workers: int) -> None:
+    async def _run_workers(self, queue: _WorkQueue, workers: int) -> None:
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(workers):
-                    group.create_task(self._worker(pending))
+                    group.create_task(self._worker(queue))
         except* EndpointUnreachableError as group_error:
             raise group_error.exceptions[0] from None
 
-    async def _worker(self, pending: deque[ChatRequest]) -> None:
-        while pending:
-            await self._complete(pending.popleft())
-
-    async def _complete(self, request: ChatRequest) -> None:
-        estimate = _estimate_tokens(request)
-        retries = self.llm.settings.max_retries
-        for attempt in range(1, retries + 2):
-            await self.limiter.acquire(estimate)
-            started = time.perf_counter()
+    async def _worker(self, queue: _WorkQueue) -> None:
+        """Take a slot first, then the front of the queue, so that retries keep their place in line."""
+        while True:
+            await self.gate.acquire()
             try:
-                response = await self._send(request)
-            except Exception as exc:  # every failure of one request becomes a row, never a crash
-                failure = classify(exc)
-                if failure.retryable and attempt <= retries:
-                    await self._wait_before_retry(attempt, failure)
-                    continue
-                self._record_failure(request, failure, attempt)
-                return
-            response = CachedResponse(**response, latency_s=time.perf_counter() - started)
-            self._record_success(request, response, attempt, estimate)
-            return
+                item = await queue.next()
+                if item is None:
+                    return
+                try:
+                    await self._attempt(queue, *item)
+                finally:
+                    queue.finished()
+            finally:
+                self.gate.release()
 
-    async def _send(self, request: ChatRequest) -> dict[str, Any]:
-        completion = await self.client.chat.completions.create(
+    async def _attempt(self, queue: _WorkQueue, request: ChatRequest, attempt: int) -> None:
+        """One try; a retryable failure goes back in the queue for later, so the worker moves on."""
+        estimate = _estimate_tokens(request)
+        outcome = await self._try_once(request, estimate)
+        if isinstance(outcome, CachedResponse):
+            self._record_success(request, outcome, attempt, estimate)
+        elif self._may_retry(request, outcome, attempt):
+            delay = backoff_delay(attempt, self.llm.settings.retry_base_delay, outcome)
+            log.debug("retry %d in %.2fs after %s", attempt, delay, outcome.kind)
+            queue.retry_later(request, attempt + 1, delay)
+        else:
+            self._record_failure(request, outcome, attempt)
+
+    def _may_retry(self, request: ChatRequest, failure: Failure, attempt: int) -> bool:
+        self.refusals[request.key] += failure.rate_limited
+        return may_retry(failure, attempt, self.refusals[request.key], self.llm.settings.max_retries)
+
+    async def _try_once(self, request: ChatRequest, estimate: float) -> CachedResponse | Failure:
+        ticket = await self.limiter.acquire(estimate)
+        started = time.perf_counter()
+        try:
+            fields = await self._send(request, ticket)
+        except Exception as exc:  # every failure of one request becomes a row, never a crash
+            failure = classify(exc)
+            self.limiter.observe(failure.headers, ticket)
+            self.gate.failed(rate_limited=failure.rate_limited, retry_after=failure.retry_after)
+            return failure
+        self.gate.succeeded()
+        return CachedResponse(**fields, latency_s=time.perf_counter() - started)
+
+    async def _send(self, request: ChatRequest, ticket: int) -> dict[str, Any]:
+        raw = await self.client.chat.completions.with_raw_response.create(
             model=request.model, messages=request.messages, extra_body=request.params or None
         )
+        self.limiter.observe(raw.headers, ticket)
         try:
+            completion = raw.parse()
             choice = completion.choices[0]
             usage = completion.usage
             return {
@@ -227,13 +267,6 @@ class _BatchRun:
             }
         except (AttributeError, IndexError, KeyError, TypeError) as exc:
             raise MalformedResponse(f"{type(exc).__name__}: {exc}") from exc
-
-    async def _wait_before_retry(self, attempt: int, failure: Failure) -> None:
-        if failure.retry_after:
-            self.limiter.pause(failure.retry_after)
-        delay = backoff_delay(attempt, self.llm.settings.retry_base_delay, failure)
-        log.debug("retry %d in %.2fs after %s", attempt, delay, failure.kind)
-        await asyncio.sleep(delay)
 
     def _record_success(self, request: ChatRequest, response: CachedResponse, attempts: int, estimate: float) -> None:
         if self.cache is not None:
@@ -296,6 +329,52 @@ class _BatchRun:
     def frame(self, requests: list[ChatRequest]) -> pl.DataFrame:
         rows = [self.results[request.key] for request in requests]
         return pl.DataFrame(rows, schema=RESPONSE_COLUMNS)
+
+
+class _WorkQueue:
+    """The requests still to try: retries whose wait is over first, then fresh ones in order.
+
+    A retry waits on a timer, not in a worker, so its wait costs the batch no concurrency. A worker
+    stops only when nothing is queued, waiting or being tried.
+    """
+
+    def __init__(self, requests: list[ChatRequest]) -> None:
+        self.fresh = deque(requests)
+        self.ready: deque[tuple[ChatRequest, int]] = deque()
+        self.active = 0
+        self.waiting = 0
+        self._timers: list[asyncio.TimerHandle] = []
+        self._changed = asyncio.Event()
+
+    async def next(self) -> tuple[ChatRequest, int] | None:
+        """The next (request, attempt number) to try, or None when the batch is done."""
+        while not (self.ready or self.fresh):
+            if not self.active and not self.waiting:
+                return None
+            self._changed.clear()
+            await self._changed.wait()
+        self.active += 1
+        return self.ready.popleft() if self.ready else (self.fresh.popleft(), 1)
+
+    def finished(self) -> None:
+        """A worker is done with the item it took."""
+        self.active -= 1
+        self._changed.set()
+
+    def retry_later(self, request: ChatRequest, attempt: int, delay: float) -> None:
+        """Queue ``request`` again once ``delay`` seconds have passed."""
+        self.waiting += 1
+        self._timers.append(asyncio.get_running_loop().call_later(delay, self._wake, request, attempt))
+
+    def _wake(self, request: ChatRequest, attempt: int) -> None:
+        self.waiting -= 1
+        self.ready.append((request, attempt))
+        self._changed.set()
+
+    def close(self) -> None:
+        """Cancel the retry timers still pending (the batch was interrupted)."""
+        for timer in self._timers:
+            timer.cancel()
 
 
 def token_logprobs(choice: Any) -> str | None:
