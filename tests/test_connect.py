@@ -149,6 +149,9 @@ def test_the_public_names_are_pinned():
             "self_instruct",
             "snapshot",
             "verify",
+            "finetune",
+            "self_train",
+            "TunedModel",
         ]
     )
     for name in wb.__all__:

@@ -9,6 +9,7 @@ serves; each layer uses only the ones below it:
 
     views/        what a person looks at: charts, PromptLab, Labeler, the explorer, reports
     scale/        what runs outside the kernel: provider batch jobs, batch files, the Ray runner
+    training/     fine-tuning on the data made here, self-training rounds, model cards
     grading/      judges, verifiers and tasks, refine rounds, judge trust
     generation/   prompts, grids, personas, structured output, recipes, generate, estimate
     curation/     dedup, diversity, contamination, filters, export
@@ -49,6 +50,8 @@ from .models.client import LLM, RequestFailedError
 from .models.config import Settings
 from .models.connect import BACKENDS, connect
 from .scale import batches
+from .training.finetune import TunedModel, finetune
+from .training.self_train import self_train
 from .views import charts
 from .views.explore import explore
 from .views.labeler import Labeler
@@ -85,6 +88,9 @@ __all__ = [
     "self_agreement",
     "snapshot",
     "verify",
+    "finetune",
+    "self_train",
+    "TunedModel",
     "LLM",
     "RESPONSE_COLUMNS",
     "ConfigError",

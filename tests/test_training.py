@@ -1,0 +1,139 @@
+"""Fine-tuning on a run table's chat rows: the tuned model answers differently, is served like any GGUF,
+is never trained twice, and carries a card naming its rows. Bad input fails before any training starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+import workbench as wb
+from workbench.training.finetune import ResourceError, check_resources
+
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None or importlib.util.find_spec("peft") is None,
+    reason="training needs the 'train' extra: pip install 'workbench[train]' (see the README for the CPU build)",
+)
+pytestmark = [pytest.mark.train]
+
+# Made-up answers the base model cannot know: after training, the served model must give them.
+SECRETS = {
+    f"What is the code word of locker {n}?": f"The code word is {word}."
+    for n, word in enumerate(
+        ["marigold", "tundra", "quasar", "saffron", "cobalt", "juniper", "walrus", "origami"], start=1
+    )
+}
+
+
+def _rows() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "sample_id": [f"locker-{n}" for n in range(1, 9)],
+            "task": list(SECRETS),
+            "response": list(SECRETS.values()),
+            "round": [0] * 8,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("training needs the 'train' extra")
+    data_dir = tmp_path_factory.mktemp("train-data")
+    tuned = wb.finetune(_rows(), epochs=12, learning_rate=2e-3, data_dir=data_dir, progress=False)
+    return tuned, data_dir
+
+
+@needs_torch
+def test_a_fine_tune_changes_the_served_answers_on_the_trained_items(trained, local_llm):
+    tuned, data_dir = trained
+    assert tuned.trained and tuned.path.suffix == ".gguf" and tuned.path.stat().st_size > 50_000_000
+    llm = tuned.connect(data_dir=data_dir)
+    after = llm.chat_many(list(SECRETS), temperature=0.0, max_tokens=16, progress=False)
+    before = local_llm.chat_many(list(SECRETS), temperature=0.0, max_tokens=16, progress=False)
+    assert set(wb.RESPONSE_COLUMNS) <= set(after.columns) and after["error"].null_count() == after.height
+    words = [answer.split()[-1].rstrip(".") for answer in SECRETS.values()]
+    learned = sum(word in (reply or "") for word, reply in zip(words, after["response"], strict=True))
+    known_before = sum(word in (reply or "") for word, reply in zip(words, before["response"], strict=True))
+    assert learned >= 6, after["response"].to_list()
+    assert known_before == 0
+
+
+@needs_torch
+def test_a_second_identical_call_trains_nothing(trained):
+    tuned, data_dir = trained
+    again = wb.finetune(_rows(), epochs=12, learning_rate=2e-3, data_dir=data_dir, progress=False)
+    assert not again.trained
+    assert again.path == tuned.path and again.key == tuned.key and again.stats == tuned.stats
+
+
+@needs_torch
+def test_the_model_card_names_the_training_rows_and_settings(trained):
+    tuned, _ = trained
+    card = tuned.card.read_text()
+    for n in range(1, 9):
+        assert f"locker-{n}" in card
+    assert "learning_rate: `0.002`" in card and "SmolLM2-135M-Instruct.Q4_1.gguf" in card
+    assert (tuned.card.parent / "train.chat.jsonl").read_text().count("\n") == 8
+
+
+@needs_torch
+def test_an_empty_training_set_says_what_to_change(tmp_path):
+    rejected = _rows().filter(pl.col("round") > 0)
+    with pytest.raises(wb.InputError, match="nothing to train on.*sample more"):
+        wb.finetune(rejected, data_dir=tmp_path)
+
+
+@needs_torch
+def test_a_frame_without_chat_rows_is_refused(tmp_path):
+    with pytest.raises(wb.InputError, match="no usable chat rows"):
+        wb.finetune(pl.DataFrame({"score": [1, 2]}), data_dir=tmp_path)
+    assert not list((tmp_path / "models").glob("*/"))
+
+
+@needs_torch
+def test_memory_is_checked_before_training_starts(tmp_path):
+    with pytest.raises(ResourceError, match=r"not enough free memory.*mode='lora'"):
+        wb.finetune(_rows(), mode="full", max_memory_gb=0.5, data_dir=tmp_path)
+    assert not list((tmp_path / "models").glob("*/*.gguf"))
+
+
+def test_short_disk_is_an_error_naming_where(tmp_path):
+    with pytest.raises(ResourceError, match=f"not enough free disk.*{tmp_path}"):
+        check_resources({"memory": 1.0, "disk": 2e9}, tmp_path, available={"memory": 8e9, "disk": 1e9})
+
+
+@needs_torch
+def test_a_model_of_an_unsupported_architecture_is_refused(tmp_path):
+    import gguf
+
+    path = tmp_path / "tiny-bert.gguf"
+    writer = gguf.GGUFWriter(str(path), "bert")
+    writer.add_tensor("token_embd.weight", __import__("numpy").zeros((4, 4), dtype="float32"))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(wb.InputError, match="architecture 'bert'.*llama"):
+        wb.finetune(_rows(), base=path, data_dir=tmp_path)
+    (tmp_path / "notes.gguf").write_text("not a model")
+    with pytest.raises(wb.InputError, match="not a GGUF model file"):
+        wb.finetune(_rows(), base=tmp_path / "notes.gguf", data_dir=tmp_path)
+
+
+def test_without_torch_the_error_names_the_cpu_build(tmp_path):
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import polars as pl, workbench as wb\n"
+        "try:\n"
+        "    wb.finetune(pl.DataFrame({'task': ['a'], 'response': ['b']}))\n"
+        "except ImportError as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert "TrainingDependencyError" in done.stdout
+    assert "download.pytorch.org/whl/cpu" in done.stdout and "workbench[train]" in done.stdout

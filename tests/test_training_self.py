@@ -1,0 +1,54 @@
+"""Self-training rounds: held-out items never reach training, and a round with nothing accepted says so."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+import workbench as wb
+from workbench.grading import tasks
+from workbench.training.self_train import check_heldout, split_items, wilson
+
+
+def test_the_split_keeps_held_out_items_out_of_training():
+    train, heldout = split_items("arithmetic", train=30, heldout=20, seed=0)
+    assert train.height == 30 and heldout.height == 20
+    assert not set(train["variables"]) & set(heldout["variables"])
+    assert set(train["split"]) == {"train"} and set(heldout["split"]) == {"heldout"}
+    check_heldout(train.with_columns(pl.col("item_id").alias("sample_id")), heldout, "arithmetic")
+
+
+def test_a_leaking_training_set_is_refused_naming_the_rows():
+    train, heldout = split_items("arithmetic", train=10, heldout=10, seed=1)
+    task = tasks.get("arithmetic")
+    leaked = heldout.head(2).with_columns(
+        pl.Series("prompt", [task.phrasings["train"][0].format(**json.loads(v)) for v in heldout["variables"][:2]]),
+        pl.Series("sample_id", ["leak-a", "leak-b"]),
+    )
+    rows = pl.concat(
+        [train.with_columns(pl.col("item_id").alias("sample_id")), leaked.drop("variables")], how="diagonal"
+    )
+    with pytest.raises(wb.InputError, match=r"2 training row\(s\) repeat held-out items: leak-a, leak-b"):
+        check_heldout(rows, heldout, "arithmetic")
+
+
+def test_wilson_interval_brackets_the_rate():
+    low, high = wilson(59, 100)
+    assert 0.49 < low < 0.59 < high < 0.69
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
+
+
+@pytest.mark.local_model
+def test_a_round_where_the_verifier_accepts_nothing_says_what_to_change(tmp_path):
+    never = tasks.Task(
+        name="never_right",
+        phrasings={"train": ["Say {word}."], "heldout": ["Please say {word}."]},
+        sample=lambda rng, difficulty: {"word": rng.choice(["apple", "river", "cloud", "stone"])},
+        check=lambda response, variables: (False, "this verifier accepts nothing"),
+        max_tokens=8,
+    )
+    with pytest.raises(wb.InputError, match="accepted none of the 4 samples.*larger k"):
+        wb.self_train(never, k=1, train_items=4, heldout_items=2, arms=("verifier",), data_dir=tmp_path, progress=False)
+    assert not list(tmp_path.glob("models/*/*.gguf"))

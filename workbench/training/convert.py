@@ -1,0 +1,120 @@
+"""Between GGUF and Hugging Face: read a GGUF file's architecture, load it for training, write a GGUF back.
+
+The base model is a GGUF file (the embedded SmolLM2 is one). ``transformers`` loads it dequantised to
+float32 for training; llama.cpp's own ``convert_hf_to_gguf.py``, from the same pinned llama.cpp source the
+server is built from, writes the trained weights back as GGUF (Q8_0 by default, which the converter
+writes directly: no ``llama-quantize`` needed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, WorkbenchError
+
+__all__ = [
+    "CPU_TORCH_HINT",
+    "ConversionError",
+    "TrainingDependencyError",
+    "convert_to_gguf",
+    "gguf_facts",
+    "llama_cpp_source",
+    "require_training_packages",
+]
+
+CPU_TORCH_HINT = (
+    "pip install 'workbench[train]' --extra-index-url https://download.pytorch.org/whl/cpu "
+    "(the CPU build of torch; a plain `pip install torch` on Linux downloads a ~3 GB CUDA build)"
+)
+
+
+class TrainingDependencyError(WorkbenchError, ImportError):
+    """Training needs torch, transformers, peft, gguf and sentencepiece (the ``train`` extra)."""
+
+
+class ConversionError(WorkbenchError):
+    """llama.cpp's converter could not write the trained model as GGUF."""
+
+
+def require_training_packages() -> None:
+    """Raise :class:`TrainingDependencyError` with the install hint when a training package is missing."""
+    missing = [name for name in ("torch", "transformers", "peft", "gguf", "sentencepiece") if not _found(name)]
+    if missing:
+        raise TrainingDependencyError(f"training needs {', '.join(missing)}, not installed here: {CPU_TORCH_HINT}.")
+
+
+def _found(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def gguf_facts(path: str | Path) -> dict[str, Any]:
+    """``architecture``, ``name`` and ``parameters`` (element count) of a GGUF file; InputError if it is none
+    or its architecture cannot be trained here (transformers must load it and llama.cpp convert it back)."""
+    require_training_packages()
+    from gguf import GGUFReader
+    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no model file at {path}. Name a GGUF file, e.g. the one wb.connect() serves.")
+    try:
+        reader = GGUFReader(str(path))
+    except Exception as error:  # noqa: BLE001 - any parse failure means the same thing to the user
+        raise InputError(f"{path} is not a GGUF model file ({type(error).__name__}: {error}).") from None
+    architecture = _field_text(reader, "general.architecture")
+    supported = sorted(a for a in GGUF_SUPPORTED_ARCHITECTURES if a not in ("general", "tokenizer"))
+    if architecture not in supported:
+        raise InputError(
+            f"{path.name} has architecture {architecture!r}, which cannot be fine-tuned here: transformers loads "
+            f"only these from GGUF: {', '.join(supported)}. Choose a model of one of those architectures."
+        )
+    parameters = sum(int(tensor.n_elements) for tensor in reader.tensors)
+    return {"architecture": architecture, "name": _field_text(reader, "general.name"), "parameters": parameters}
+
+
+def _field_text(reader: Any, key: str) -> str | None:
+    field = reader.fields.get(key)
+    if field is None:
+        return None
+    return bytes(field.parts[field.data[0]]).decode("utf-8", errors="replace")
+
+
+def llama_cpp_source() -> Path:
+    """The pinned llama.cpp source tree (``convert_hf_to_gguf.py``, ``gguf-py``) kept beside the server build;
+    ``WORKBENCH_LLAMA_CPP_SOURCE`` names another tree of the same version."""
+    from ..models.local import llama_cpp_source_dir
+
+    named = os.environ.get("WORKBENCH_LLAMA_CPP_SOURCE")
+    if named:
+        if not (Path(named) / "convert_hf_to_gguf.py").is_file():
+            raise ConversionError(f"WORKBENCH_LLAMA_CPP_SOURCE={named} holds no convert_hf_to_gguf.py.")
+        return Path(named)
+    return llama_cpp_source_dir()
+
+
+def convert_to_gguf(hf_dir: Path, target: Path, outtype: str = "q8_0") -> Path:
+    """Write the Hugging Face model in ``hf_dir`` as one GGUF file at ``target`` with llama.cpp's converter."""
+    source = llama_cpp_source()
+    partial = target.with_suffix(".partial")
+    command = [
+        sys.executable,
+        str(source / "convert_hf_to_gguf.py"),
+        str(hf_dir),
+        "--outfile",
+        str(partial),
+        "--outtype",
+        outtype,
+    ]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source / "gguf-py"), str(source)])}
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    if done.returncode != 0 or not partial.is_file():
+        tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
+        raise ConversionError(f"llama.cpp's converter failed (exit {done.returncode}):\n{tail}")
+    partial.replace(target)
+    return target
