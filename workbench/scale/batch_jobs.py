@@ -24,6 +24,7 @@ lets the next call send those again. Cost is counted at the batch price (half th
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -224,7 +225,7 @@ async def _collect(llm: LLM, client: openai.AsyncOpenAI, table: JobTable, job: J
             continue
         text = (await client.files.content(file_id)).text
         for number, line in enumerate(text.splitlines(), start=1):
-            key, response, error = parse_result_line(_loads(line), file_id, number)
+            key, response, error = parse_result_line(json.loads(line), file_id, number)
             if key not in records:
                 continue
             if response is None:
@@ -239,12 +240,6 @@ async def _collect(llm: LLM, client: openai.AsyncOpenAI, table: JobTable, job: J
     table.fail_pending(job.id, message or f"BatchRequestError: the batch ended {batch.status} without answering this")
     cost = spent if llm.price_for(job.model) is not None else None
     table.update(job.id, collected=1, message=message, est_cost_usd=cost)
-
-
-def _loads(line: str) -> Any:
-    import json
-
-    return json.loads(line)
 
 
 def _rejection(batch: Any) -> str:
