@@ -20,8 +20,10 @@ a GPU cluster running vLLM in-process. For OpenAI-compatible endpoints this runn
 workbench's client in each worker, so cache keys, retries and the run table are identical.
 
 The API key is never shipped to workers: each reads it from its own environment
-(``OPENAI_API_KEY``, or the connection's ``api_key_env``). On a multi-machine cluster, point
-``data_dir`` at storage every node shares, since shards and each worker's cache are written there.
+(``OPENAI_API_KEY``, or the connection's ``api_key_env``). Each worker keeps its responses in the
+response cache under the connection's ``data_dir`` on its own machine (SQLite wants a local disk);
+on a cluster of several machines, give ``start_ray(shard_dir=...)`` a folder that every node and
+the driver share, since the driver reads the shards from there.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class RunnerOptions:
     shard_size: int = 500
     workers: int | None = None
     max_concurrency: int | None = None
+    shard_dir: Path | None = None
 
 
 OPTIONS = RunnerOptions()
@@ -83,12 +86,15 @@ def start_ray(
     shard_size: int = 500,
     workers: int | None = None,
     max_concurrency: int | None = None,
+    shard_dir: str | Path | None = None,
     **init_options: Any,
 ) -> dict[str, Any]:
     """Connect to Ray (``address=None``: start a local cluster here) and set how the runner shards work.
 
     ``workers`` caps the shards run at once (default: Ray's choice, one per CPU);
-    ``max_concurrency`` is each worker's requests in flight (default: the connection's).
+    ``max_concurrency`` is each worker's requests in flight (default: the connection's);
+    ``shard_dir`` is where shards are written (default ``<data_dir>/runs/ray``; on a cluster of
+    several machines, a folder every node and the driver share).
     Other keywords go to ``ray.init`` (``num_cpus``, ``object_store_memory``, ``runtime_env``...).
     Returns the cluster's resources.
     """
@@ -98,6 +104,7 @@ def start_ray(
             f"shard_size is the requests (or rows) a shard holds and must be 1 or more, got {shard_size!r}."
         )
     OPTIONS.shard_size, OPTIONS.workers, OPTIONS.max_concurrency = shard_size, workers, max_concurrency
+    OPTIONS.shard_dir = Path(shard_dir) if shard_dir is not None else None
     if not ray.is_initialized():
         init_options.setdefault("include_dashboard", False)
         init_options.setdefault("log_to_driver", False)
@@ -175,7 +182,7 @@ async def ray_route(
 
 def _run_folder(llm: LLM, requests: list[ChatRequest]) -> Path:
     digest = hashlib.sha256("\n".join(request.key for request in requests).encode()).hexdigest()[:16]
-    return llm.settings.data_dir / "runs" / "ray" / digest
+    return (OPTIONS.shard_dir or llm.settings.data_dir / "runs" / "ray") / digest
 
 
 def _shards(requests: list[ChatRequest], size: int, folder: Path) -> list[dict[str, Any]]:
