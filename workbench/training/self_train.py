@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,8 +193,13 @@ def self_train(
     base: str | Path | None = None,
     data_dir: str | Path | None = None,
     progress: bool = True,
+    serve: Callable[[Path | None], LLM] | None = None,
 ) -> SelfTraining:
-    """Run ``iterations`` STaR rounds for each arm (see the module docstring); returns a :class:`SelfTraining`."""
+    """Run ``iterations`` STaR rounds for each arm (see the module docstring); returns a :class:`SelfTraining`.
+
+    ``serve(path)`` returns the ``LLM`` that answers with the GGUF at ``path`` (None: the base); by default
+    ``wb.connect(local_model=path)``, the embedded llama.cpp server.
+    """
     started = time.perf_counter()
     task = _task(task)
     unknown = [arm for arm in arms if arm not in ARMS]
@@ -201,7 +207,8 @@ def self_train(
         raise InputError(f"arms are chosen from {', '.join(ARMS)} and must include 'verifier'; got {list(arms)}.")
     train, heldout = split_items(task, train_items, heldout_items, seed)
     options = {"data_dir": data_dir} if data_dir else {}
-    base_llm = connect(local_model=base, **options)
+    serve = serve or (lambda path: connect(local_model=path, **options))
+    base_llm = serve(base)
     rows = [{"iteration": 0, "arm": "base", **evaluate(base_llm, heldout, task)}]
     current = dict.fromkeys(arms, base_llm)
     models, everything = {}, []
@@ -234,7 +241,7 @@ def self_train(
                 **options,
             )
             models[(iteration, arm)] = tuned
-            current[arm] = tuned.connect(**options)
+            current[arm] = serve(tuned.path)
             tokens = int(drawn[arm]["tokens_out"].sum()) if arm in drawn else 0
             rows.append(
                 {
