@@ -95,7 +95,7 @@ class Explorer(widgets.VBox):
         self.score_filter = _score_slider(self.frame)
         self.show_filter = widgets.Dropdown(options=self._show_options(), value="all", description="show")
         self.search_box = widgets.Text(description="search", placeholder="text in the samples", continuous_update=False)
-        self.sort_by = widgets.Dropdown(options=self._sort_options(), value=None, description="sort by")
+        self.sort_by = widgets.Dropdown(options=self._sort_options(), index=0, description="sort by")
         self.descending = widgets.Checkbox(value=True, description="highest first", indent=False)
         for control in (self.round_filter, self.score_filter, self.show_filter, self.search_box):
             control.observe(lambda _: self._from_controls(), names="value")
@@ -431,9 +431,10 @@ class _Slot:
     def __init__(self, explorer: Explorer, index: int) -> None:
         self.explorer, self.index, self.sample_id = explorer, index, None
         self.html = widgets.HTML()
-        self.open_button = widgets.Button(description="open", tooltip="every version, full text, diffs")
-        self.keep = widgets.Button(description="keep", button_style="success")
-        self.drop = widgets.Button(description="drop", button_style="danger")
+        small = {"layout": widgets.Layout(width="90px")}
+        self.open_button = widgets.Button(description="open", tooltip="every version, full text, diffs", **small)
+        self.keep = widgets.Button(description="keep", button_style="success", **small)
+        self.drop = widgets.Button(description="drop", button_style="danger", **small)
         self.open_button.on_click(lambda _: self.sample_id and explorer._safely(explorer.lineage, self.sample_id))
         self.keep.on_click(lambda _: self.sample_id and explorer.mark(self.sample_id, self._toggle("keep")))
         self.drop.on_click(lambda _: self.sample_id and explorer.mark(self.sample_id, self._toggle("drop")))
