@@ -40,10 +40,12 @@ from .generation.generate import agenerate, generate
 from .generation.grids import grid, personas, sample_grid
 from .generation.prompts import Prompt
 from .generation.recipes import evol_instruct, load_seed_tasks, persona_generate, self_instruct
+from .grading import tasks
 from .grading.grade import GRADE_COLUMNS, agrade, grade, verify
 from .grading.pairwise import acompare, compare
 from .grading.refine import arefine, best, per_round, refine, snapshot
 from .grading.rubrics import Rubric
+from .grading.strategies import compare_strategies, strategy_table
 from .grading.trust import Agreement, agreement, cohen_kappa, position_bias, self_agreement
 from .models.cache import ResponseCache
 from .models.client import LLM, RequestFailedError
@@ -88,6 +90,9 @@ __all__ = [
     "self_agreement",
     "snapshot",
     "verify",
+    "compare_strategies",
+    "strategy_table",
+    "tasks",
     "finetune",
     "self_train",
     "TunedModel",
