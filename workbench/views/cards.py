@@ -180,11 +180,14 @@ def lineage_html(versions: list[dict[str, Any]], *, column: str, id_column: str,
         block = [f"<div style='{_MUTED}'><code>{html.escape(str(row.get(id_column)))}</code> · {facts}</div>"]
         if row.get("critique"):
             block.append(f"<div style='{_MUTED}'><b>critique:</b> {html.escape(str(row['critique']))}</div>")
-        if previous is None:
+        if previous is None or previous.get(column) is None or row.get(column) is None:
             block.append(text_html(row.get(column), max_chars))
         else:
-            block.append(f"<div style='{_MUTED}'>changes from round {previous.get('round')}:</div>")
-            block.append(diff_html(word_diff(previous.get(column), row.get(column))))
+            ops = word_diff(previous.get(column), row.get(column))
+            changed = any(op != "=" for op, _ in ops)
+            note = "changes from" if changed else "no change from"
+            block.append(f"<div style='{_MUTED}'>{note} round {previous.get('round')}:</div>")
+            block.append(diff_html(ops))
         if row.get("reason"):
             block.append(f"<div style='{_MUTED}'><b>judge's reason:</b> {html.escape(str(row['reason']))}</div>")
         blocks.append(f"<div style='{_BOX};border-left:4px solid #3b6ea8'>{''.join(block)}</div>")

@@ -283,7 +283,8 @@ class Explorer(widgets.VBox):
         described = self._filter_text()
         return (
             f"rows {start + 1:,}–{end:,} of {self.matches:,}"
-            + (f" matching ({total:,} in all) · {html.escape(described)}" if described else "")
+            + (f" matching ({total:,} in all)" if self.matches < total else "")
+            + (f" · {html.escape(described)}" if described else "")
             + f" · page {self.page_number + 1:,} of {self.pages:,} · {len(self.marks):,} marked"
         )
 
