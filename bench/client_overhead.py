@@ -15,7 +15,7 @@ On the loopback fake server (its own process; 50 ms latency), 2,000 requests at 
 
     python bench/client_overhead.py [--requests 2000] [--concurrency 64] [--rounds 3]
                                     [--rpm-limit 600] [--rpm-requests 900] [--rpm-burst N]
-                                    [--parts overhead,faults,rpm]
+                                    [--rpm-headers openai|ietf|none] [--parts overhead,faults,rpm]
 """
 
 from __future__ import annotations
@@ -153,8 +153,9 @@ async def rate_limited(base_url: str, args: argparse.Namespace, burst: float) ->
     active = stats["last_answered"] - stats["first_received"]
     share = (served - burst) / active * 60 / args.rpm_limit
     print(
-        f"against a server enforcing {args.rpm_limit:g} requests/min (bucket of {burst:g}, OpenAI headers), "
-        f"nothing configured on our side, {args.rpm_requests} requests at concurrency {args.concurrency}:"
+        f"against a server enforcing {args.rpm_limit:g} requests/min (bucket of {burst:g}, "
+        f"{args.rpm_headers} headers), nothing configured on our side, "
+        f"{args.rpm_requests} requests at concurrency {args.concurrency}:"
     )
     print(
         f"  {served} answered in {seconds:.1f}s; after the initial burst of {burst:g}: "
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--rpm-limit", type=float, default=600)
     parser.add_argument("--rpm-requests", type=int, default=900)
     parser.add_argument("--rpm-burst", type=float, default=None, help="the server's bucket (default: 1 s worth)")
+    parser.add_argument("--rpm-headers", choices=("openai", "ietf", "none"), default="openai")
     parser.add_argument("--parts", default="overhead,faults,rpm")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -182,7 +184,7 @@ def main() -> None:
     )
     latency = ("--latency", str(args.latency))
     burst = args.rpm_burst or max(1.0, args.rpm_limit / 60)
-    rpm_flags = ("--rpm-limit", str(args.rpm_limit), "--rpm-burst", str(burst))
+    rpm_flags = ("--rpm-limit", str(args.rpm_limit), "--rpm-burst", str(burst), "--rpm-headers", args.rpm_headers)
     servers = []
     try:
         clean, clean_url = start_server(*latency)
