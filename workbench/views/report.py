@@ -5,7 +5,8 @@
 
 A report opens with no network: charts are inline SVG (see ``workbench.charts``); live widgets
 cannot run in a static page, so their views are dropped: the workbench's widgets leave a static HTML
-snapshot, and bare widgets (progress bars) are left out;
+snapshot (PromptLab, Labeler, the explorer), and bare widgets are left out; the workbench's progress
+bars are plain outputs updated in place, so a report shows their final count;
 links to external scripts are removed. Anything that looks like an API key — the value of
 ``OPENAI_API_KEY`` and ``sk-...`` tokens — is replaced by ``[redacted]`` before writing.
 """
@@ -76,7 +77,7 @@ def to_html(notebook: nbformat.NotebookNode) -> str:
 
 
 def _bare_widget(output: dict) -> bool:
-    """A widget with no static view (progress bars, plain widgets): only its initial text would show."""
+    """A widget with no static view (e.g. a tqdm.auto bar of another library): only its initial text would show."""
     data = output.get("data") or {}
     return WIDGET_VIEW in data and set(data) <= {WIDGET_VIEW, "text/plain"}
 
