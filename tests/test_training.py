@@ -138,3 +138,10 @@ def test_without_torch_the_error_names_the_cpu_build(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert "TrainingDependencyError" in done.stdout
     assert "download.pytorch.org/whl/cpu" in done.stdout and "workbench[train]" in done.stdout
+
+
+def test_the_card_names_rows_that_carry_no_lineage_by_their_position():
+    from workbench.training.model_card import lineage
+
+    rows = lineage(pl.DataFrame({"task": ["What is 1 + 1?", "What is 2 + 2?"], "response": ["2", "4"]}))
+    assert rows["sample_id"].to_list() == ["row-0", "row-1"] and rows["answer"].to_list() == ["2", "4"]

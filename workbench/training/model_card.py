@@ -22,9 +22,10 @@ LINEAGE_COLUMNS = ["sample_id", "parent_id", "round", "model", "prompt_hash"]
 def lineage(frame: pl.DataFrame, response: str = "response", task_column: str | None = None) -> pl.DataFrame:
     """One row per training row: its id, lineage columns (when the frame has them), task and answer."""
     present = [column for column in LINEAGE_COLUMNS if column in frame.columns]
-    table = frame.select(present) if present else pl.DataFrame()
-    if "sample_id" not in table.columns:
-        table = table.with_columns(pl.Series("sample_id", [f"row-{i}" for i in range(frame.height)]))
+    table = frame.with_row_index("row").select(
+        pl.col("sample_id") if "sample_id" in present else pl.format("row-{}", "row").alias("sample_id"),
+        *[pl.col(column) for column in present if column != "sample_id"],
+    )
     return table.with_columns(
         pl.Series("task", task_texts(frame, task_column), dtype=pl.String),
         frame[response].cast(pl.String).alias("answer"),
