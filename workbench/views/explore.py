@@ -35,6 +35,7 @@ from ..models.config import load_settings
 from .cards import card_html, lineage_html, pair_html
 from .conditions import SHOW, SHOW_NEEDS, condition
 from .lineage import lineage
+from .snapshot import SnapshotBox
 
 __all__ = ["SHOW", "Explorer", "explore"]
 
@@ -52,7 +53,7 @@ def explore(frame: pl.DataFrame, **options: Any) -> Explorer:
     return Explorer(frame, **options)
 
 
-class Explorer(widgets.VBox):
+class Explorer(SnapshotBox):
     """Pages of samples with filters and sorting, one sample's lineage, and keep/drop marks saved at once."""
 
     def __init__(
@@ -125,13 +126,6 @@ class Explorer(widgets.VBox):
     def _sort_options(self) -> list[tuple[str, str | None]]:
         options: list[tuple[str, str | None]] = [("frame order", None)]
         return options + [(key, key) for key, column in SORT_KEYS.items() if column in self.frame.columns]
-
-    def _repr_mimebundle_(self, **kwargs):
-        """The live widget, plus a static HTML snapshot for places where widgets cannot run (HTML reports)."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is not None:
-            bundle["text/html"] = self.snapshot_html()
-        return bundle
 
     def snapshot_html(self) -> str:
         """What the explorer shows now, as static HTML: the status line, the page of cards, the opened sample."""

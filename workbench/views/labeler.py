@@ -21,13 +21,14 @@ import polars as pl
 
 from ..errors import InputError
 from ..models.config import load_settings
+from .snapshot import SnapshotBox
 
 __all__ = ["Labeler"]
 
 _LABEL_SCHEMA = {"sample_id": pl.String, "human_score": pl.Int64, "labelled_at": pl.Float64}
 
 
-class Labeler(widgets.VBox):
+class Labeler(SnapshotBox):
     """One sample at a time: its text, the judge's score and reason, and a button per score."""
 
     def __init__(
@@ -68,15 +69,12 @@ class Labeler(widgets.VBox):
         self.index = 0
         self.show(self._first_unlabelled())
 
-    def _repr_mimebundle_(self, **kwargs):
-        """The live widget, plus a static HTML snapshot for places where widgets cannot run (HTML reports)."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is not None:
-            bundle["text/html"] = (
-                "<div style='border:1px solid #ccc;padding:8px;border-radius:4px'><b>Labeler</b> (static view) · "
-                f"{self.progress.value}{self.sample.value}<div>{self.judge.value}</div></div>"
-            )
-        return bundle
+    def snapshot_html(self) -> str:
+        """The sample shown now and the judge's side, as static HTML."""
+        return (
+            "<div style='border:1px solid #ccc;padding:8px;border-radius:4px'><b>Labeler</b> (static view) · "
+            f"{self.progress.value}{self.sample.value}<div>{self.judge.value}</div></div>"
+        )
 
     def _load(self) -> dict[str, int]:
         if not self.path.is_file():

@@ -22,13 +22,14 @@ from ..errors import WorkbenchError
 from ..generation.generate import generate
 from ..generation.prompts import Prompt
 from ..models.client import LLM
+from .snapshot import SnapshotBox
 
 __all__ = ["PromptLab"]
 
 _AREA = widgets.Layout(width="100%", height="90px")
 
 
-class PromptLab(widgets.VBox):
+class PromptLab(SnapshotBox):
     """An ipywidgets prompt editor with preview, generation, A/B comparison and saving."""
 
     def __init__(
@@ -85,13 +86,6 @@ class PromptLab(widgets.VBox):
         self.generate_button.on_click(lambda _: self.generate())
         self.compare_button.on_click(lambda _: self.compare())
         self.save_button.on_click(lambda _: self.save())
-
-    def _repr_mimebundle_(self, **kwargs):
-        """The live widget, plus a static HTML snapshot for places where widgets cannot run (HTML reports)."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is not None:
-            bundle["text/html"] = self.snapshot_html()
-        return bundle
 
     def snapshot_html(self) -> str:
         """What the lab shows now, as static HTML."""
