@@ -33,6 +33,19 @@ def test_linear_weights_and_boolean_labels():
     assert found.accuracy == 0.75 and found.kappa == pytest.approx(0.5) and found.weighted_kappa is None
 
 
+def test_a_judges_float_scores_against_a_humans_integer_labels():
+    # weighted (G-Eval) scores are floats; a human labels in whole numbers
+    for frame, accuracy in (
+        (pl.DataFrame({"score": [1.0, 2.0, 2.5, 3.0], "human": [1, 2, 3, 3]}), 0.75),
+        (pl.DataFrame({"score": [1, 3, 3, 3], "human": [1.0, 2.0, 2.5, 3.0]}), 0.5),  # labels: [1, 2.0, 2.5, 3]
+    ):
+        found = wb.agreement(frame, "score", "human")
+        assert found.accuracy == accuracy
+        counts = {(row["score"], row["human"]): row["count"] for row in found.confusion.iter_rows(named=True)}
+        assert found.confusion.height == 16 and counts[(3.0, 3.0)] >= 1
+        wb.charts.judge_agreement(frame, "score", "human")
+
+
 def test_rows_missing_a_label_are_left_out_and_missing_columns_are_named():
     frame = pl.DataFrame({"a": [1, None, 2], "b": [1, 2, None]})
     assert wb.agreement(frame, "a", "b").n == 1

@@ -99,9 +99,10 @@ def _weights(labels: list, weights: str | None) -> list[list[float]]:
 
 
 def _confusion(pairs: pl.DataFrame, a: str, b: str, labels: list) -> pl.DataFrame:
-    counts = pairs.group_by(a, b).len()
-    full = pl.DataFrame({a: labels}).join(pl.DataFrame({b: labels}), how="cross")
-    full = full.cast({a: pairs.schema[a], b: pairs.schema[b]})
+    # A judge's weighted scores are floats (2.0, 2.5) while a human's are ints: both sides share one label type.
+    grid = pl.Series("label", labels, strict=False)
+    counts = pairs.cast({a: grid.dtype, b: grid.dtype}).group_by(a, b).len()
+    full = grid.to_frame(a).join(grid.to_frame(b), how="cross")
     return full.join(counts, on=[a, b], how="left").with_columns(pl.col("len").fill_null(0).alias("count")).drop("len")
 
 
