@@ -123,6 +123,7 @@ class LocalServer:
         self._stopping = False
         self._started = threading.Event()
         self._launch_error: BaseException | None = None
+        self._supervisor: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -136,6 +137,11 @@ class LocalServer:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def supervised(self) -> bool:
+        """Its supervisor still runs: the server is up, or coming back after a crash."""
+        return self._supervisor is not None and self._supervisor.is_alive()
 
     def start(self, timeout: float = 180.0, *, prefer_port: int | None = None) -> None:
         """Start the server and wait until it answers, or raise with the tail of its log.
@@ -168,7 +174,8 @@ class LocalServer:
             )
         self._stopping = False
         self._started.clear()
-        threading.Thread(target=self._supervise, name=f"llama-server-{self.alias}", daemon=True).start()
+        self._supervisor = threading.Thread(target=self._supervise, name=f"llama-server-{self.alias}", daemon=True)
+        self._supervisor.start()
         self._started.wait()
         if self._launch_error is not None:
             raise LocalModelError(f"could not run {self.command()[0]}: {self._launch_error}") from self._launch_error
@@ -195,8 +202,9 @@ class LocalServer:
             if self.restarts:
                 self._mark_ready_when_it_answers()
             self.process.wait()
+            was_ready, self.ready = self.ready, False
             # Only a server that had come up is brought back (one that dies while starting is broken).
-            if self._stopping or not self.ready or self.restarts >= _MAX_RESTARTS or not _port_is_free(self.port):
+            if self._stopping or not was_ready or self.restarts >= _MAX_RESTARTS or not _port_is_free(self.port):
                 return
             self.restarts += 1
             with open(self.log_path, "ab") as log_file:
@@ -244,10 +252,19 @@ class LocalServer:
         )
 
     def wait_until_ready(self, timeout: float = 180.0) -> None:
-        """Wait for a (re)started server to answer; raise with its log tail if it does not."""
-        if not self.running:
-            raise LocalModelError(f"the local model server is not running.\nLast lines of its log:\n{self.log_tail()}")
-        self._wait_until_ready(timeout)
+        """Wait for a server that is up, or coming back after a crash, to answer; raise with its log tail if not."""
+        deadline = time.monotonic() + timeout
+        while not (self.ready and self.running):
+            if not self.supervised:
+                raise LocalModelError(
+                    f"the local model server is not running.\nLast lines of its log:\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise LocalModelError(
+                    f"the local model server did not come back within {timeout:.0f}s.\n"
+                    f"Last lines of its log ({self.log_path}):\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
 
     def _lost_the_port(self) -> bool:
         return "bind" in self.log_tail(lines=10).lower()
@@ -286,9 +303,13 @@ def local_server(
     key = (path, adapter, port, slots or DEFAULT_SLOTS, context or DEFAULT_CONTEXT)
     with _lock:
         old = _servers.get(key)
-        if old is not None and old.running:
-            old.wait_until_ready()  # it may be coming back after a crash
-            return old
+        if old is not None and old.supervised:
+            try:
+                old.wait_until_ready()  # it may be coming back after a crash: wait for it rather than start a second
+                return old
+            except LocalModelError:
+                if old.supervised:  # still there, yet not answering
+                    raise
         server = LocalServer(path, log_dir, lora=adapter, port=port, slots=key[3], context=key[4])
         server.start(prefer_port=old.port if old else None)
         _servers[key] = server
