@@ -4,7 +4,8 @@
 
 For each concurrency, in one run and alternating which goes first, the same requests go (a) through
 ``llm.chat_many`` (cache off) and (b) straight to the same server with ``openai.AsyncOpenAI`` under a
-semaphore. Aggregate tokens/s = completion tokens / wall time. Targets: (a) within 10% of (b) at every
+semaphore. Aggregate tokens/s = completion tokens / wall time, the median of ``--repeats`` pairs (their range
+is printed beside it). Targets: (a) within 10% of (b) at every
 concurrency, and (a) at concurrency 8 at least 2.3x the 72 tokens/s that llama-cpp-python's server gave on
 these machines (it answers one request at a time; measured before it was replaced, see issue 10).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 
@@ -67,12 +69,16 @@ def direct_run(llm: wb.LLM, prompts: list[str], concurrency: int, max_tokens: in
     return tokens, time.perf_counter() - started
 
 
+def _span(rates: list[float]) -> str:
+    return f"{min(rates):.0f}-{max(rates):.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=24)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
-    parser.add_argument("--repeats", type=int, default=1, help="pairs of runs per concurrency (order alternates)")
+    parser.add_argument("--repeats", type=int, default=3, help="pairs of runs per concurrency (order alternates)")
     args = parser.parse_args()
 
     llm = wb.connect(data_dir=tempfile.mkdtemp(prefix="wb-bench-"))
@@ -88,9 +94,10 @@ def main() -> None:
             for name, run in order if (repeat + concurrency) % 2 == 0 else order[::-1]:
                 tokens, wall = run(llm, prompts, concurrency, args.max_tokens)
                 rates[name].append(tokens / wall)
-        a, b = (sum(rates[k]) / len(rates[k]) for k in ("a", "b"))
+        a, b = (statistics.median(rates[k]) for k in ("a", "b"))
         results[concurrency] = a
-        print(f"{concurrency:>11}  {a:>10.1f} t/s  {b:>11.1f} t/s  {a / b:>7.2f}")
+        spread = f"  a {_span(rates['a'])}, b {_span(rates['b'])}" if args.repeats > 1 else ""
+        print(f"{concurrency:>11}  {a:>10.1f} t/s  {b:>11.1f} t/s  {a / b:>7.2f}{spread}")
     if 8 in results:
         ratio = results[8] / LLAMA_CPP_PYTHON_TOKENS_PER_S
         print(f"(a) at concurrency 8 against llama-cpp-python's server (72 t/s): {ratio:.2f}x (target >= 2.3x)")

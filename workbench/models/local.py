@@ -55,6 +55,18 @@ _servers: dict[tuple, LocalServer] = {}
 _lock = threading.Lock()
 
 
+def http_threads(slots: int) -> int:
+    """Threads for llama-server's HTTP side: enough that idle kept-alive connections never starve new requests.
+
+    Each open connection holds one of these threads until it has been idle for 5 s (cpp-httplib's keep-alive
+    timeout). With the default (slots + 4), a client holding more connections than that — a second
+    connection object, or ``max_concurrency`` above the slots — left requests unread for up to 5 s: at
+    concurrency 16 on 8 slots the last wave stalled and chat_many ran at 0.72x the bare client
+    (bench/local_throughput.py).
+    """
+    return max(64, 4 * slots)
+
+
 def llama_server_path() -> Path:
     """The ``llama-server`` binary (see :mod:`workbench.models.llama_build`)."""
     from . import llama_build  # imported when needed, so `python -m workbench.models.llama_build` runs it fresh
@@ -185,7 +197,7 @@ class LocalServer:
         command = [str(llama_server_path()), "--model", str(self.model_path), "--alias", self.alias]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--threads", str(os.cpu_count() or 1)]
         command += ["--parallel", str(self.slots), "--ctx-size", str(self.slots * self.context), "--no-kv-unified"]
-        command += ["--no-webui", "--no-warmup"]
+        command += ["--no-webui", "--no-warmup", "--threads-http", str(http_threads(self.slots))]
         return command + (["--lora", str(self.lora)] if self.lora else [])
 
     def _supervise(self) -> None:
