@@ -159,3 +159,15 @@ def test_the_public_names_are_pinned():
     )
     for name in wb.__all__:
         assert hasattr(wb, name)
+
+
+def test_openai_gets_no_string_length_bounds_which_its_strict_mode_refuses(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    schema = wb.Rubric("Is it right?").json_schema()
+    schema["properties"]["maxLength"] = {"type": "integer"}  # a property so named is data, not a keyword
+
+    sent = wb.connect("openai", model="gpt-4o-mini").json_format(schema)["json_schema"]["schema"]
+    kept = wb.connect("compatible", base_url="http://127.0.0.1:9/v1", model="m").json_format(schema)
+
+    assert sent["properties"]["reason"] == {"type": "string"} and "maxLength" in sent["properties"]
+    assert kept["json_schema"]["schema"]["properties"]["reason"]["maxLength"] == 200

@@ -37,3 +37,20 @@ def test_the_arithmetic_task_runs_its_rounds_with_lineage_intact(local_llm):
         assert set(history.filter(pl.col("round") == round_number)["parent_id"]) <= parents
     assert history["verified"].null_count() == history["verified_error"].is_not_null().sum()
     assert history.filter(pl.col("stop_reason").is_not_null())["lineage_id"].n_unique() == 4
+
+
+def test_the_embedded_judge_scores_a_degenerate_response_instead_of_echoing_it_past_its_tokens(local_llm):
+    # Replies the embedded model wrote in notebook 04: graded, the judge began repeating them in its reason
+    # and ran out of tokens before the score, so no row had both a judge verdict and a verifier verdict.
+    responses = [
+        '{"question": "1,001,983,820,' + "033," * 12 + "131," * 40 + '", "answer": 15}',
+        '{"question": "A school trip to the ' + "+ " * 120 + '"}',
+        '{"question": "1.0; no. 2; 0.7; 0.2; ' + "2; 1; 1.2; 3; 4; 2.5; " * 12 + '"}',
+    ]
+    samples = pl.DataFrame({"sample_id": ["a", "b", "c"], "task": ["Write a math word problem."] * 3})
+    samples = samples.with_columns(response=pl.Series(responses))
+
+    graded = wb.grade(local_llm, samples, arithmetic.RUBRIC, progress=False)
+
+    assert graded["scored"].all(), graded["unscored_reason"].to_list()
+    assert graded["reason"].str.len_chars().max() <= 200

@@ -17,6 +17,11 @@ from ..generation.grids import shipped_data_dir
 
 __all__ = ["Rubric"]
 
+REASON_MAX_CHARS = 200
+"""The judge's reason is cut here by the grammar, so a judge that starts repeating its input (the embedded
+model does, on a degenerate response) still closes its JSON and gives a score instead of running out of
+tokens. A run of digits costs about a token a character, so this fits the judge's 256 tokens."""
+
 
 class Rubric:
     """The judge's instructions and the integer scale its scores live on."""
@@ -74,9 +79,10 @@ class Rubric:
 
     def json_schema(self) -> dict[str, Any]:
         """The judge's output schema: a short reason, then the score (reason first, so it is thought out)."""
+        reason = {"type": "string", "maxLength": REASON_MAX_CHARS}
         return {
             "type": "object",
-            "properties": {"reason": {"type": "string"}, "score": {"type": "integer", "enum": self.values}},
+            "properties": {"reason": reason, "score": {"type": "integer", "enum": self.values}},
             "required": ["reason", "score"],
             "additionalProperties": False,
         }

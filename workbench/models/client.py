@@ -37,6 +37,26 @@ class RequestFailedError(WorkbenchError):
     """A single ``llm.chat`` request failed after every retry."""
 
 
+OPENAI_REFUSED_KEYWORDS = frozenset({"minLength", "maxLength"})
+
+
+def _without_keys(value: Any, keys: frozenset[str]) -> Any:
+    """A copy of a JSON schema without ``keys`` at any depth (a property *named* like one is kept)."""
+    if isinstance(value, list):
+        return [_without_keys(item, keys) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: (
+            {name: _without_keys(item, keys) for name, item in child.items()}
+            if key == "properties" and isinstance(child, dict)
+            else _without_keys(child, keys)
+        )
+        for key, child in value.items()
+        if key not in keys
+    }
+
+
 class LLM:
     """A connected model. Make one with ``wb.connect(...)``; the API key stays out of its repr."""
 
@@ -80,9 +100,13 @@ class LLM:
         """The ``response_format`` that makes this backend answer JSON valid under ``schema``.
 
         Every backend — OpenAI, vLLM, Ollama and llama.cpp's ``llama-server`` (the embedded model) —
-        takes OpenAI's ``json_schema`` form; ``strict`` is set when the schema closes its objects.
+        takes OpenAI's ``json_schema`` form; ``strict`` is set when the schema closes its objects. OpenAI's
+        strict mode refuses string length bounds, so they are left out there (the grammar-based servers
+        enforce them).
         """
         strict = schema.get("additionalProperties") is False  # OpenAI's strict mode needs closed objects
+        if self.backend == "openai":
+            schema = _without_keys(schema, OPENAI_REFUSED_KEYWORDS)
         return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
 
     def with_options(self, **settings: Any) -> LLM:
