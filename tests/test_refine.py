@@ -115,3 +115,18 @@ def test_bad_input_is_refused_with_a_clear_error(graded):
         wb.refine(llm, frame.drop("score"), RUBRIC)
     with pytest.raises(wb.InputError, match="empty"):
         wb.refine(llm, frame.clear(), RUBRIC)
+
+
+def test_a_row_whose_request_failed_is_not_critiqued(fake_server, connect_to):
+    seen = []
+    llm = connect_to(fake_server(responder=lambda body: seen.append(body["messages"][-1]["content"]) or scripted(body)))
+    frame = pl.DataFrame(
+        {"sample_id": ["failed", "slow"], "task": ["Polish a draft."] * 2, "response": [None, "draft-1-9"]}
+    )
+    graded = wb.grade(llm, frame, RUBRIC, progress=False)
+
+    history = wb.refine(llm, graded, RUBRIC, rounds=1, progress=False)
+
+    assert history.filter(pl.col("lineage_id") == "failed")["stop_reason"].to_list() == ["no response"]
+    assert history.filter(pl.col("round") == 1)["parent_id"].to_list() == ["slow"]
+    assert not any("Response:\nNone" in text for text in seen)

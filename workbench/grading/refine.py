@@ -7,7 +7,8 @@
 Round 0 is the graded input. In each round, every sample still going is critiqued, revised and
 re-graded. A sample stops when its score reaches ``stop_at`` ("reached stop_at"), when a round
 does not raise its score ("no improvement"), when its revision fails ("revision failed"), or when
-the rounds run out ("rounds exhausted"); ``stop_reason`` on its last row says which. Every row of
+the rounds run out ("rounds exhausted"); a round-0 row without a response (its request failed) is
+not critiqued ("no response"); ``stop_reason`` on its last row says which. Every row of
 round *r* has ``parent_id`` = the ``sample_id`` of the round *r − 1* row it revised, and all rows of
 one sample share ``lineage_id``. Only the rows still going call the model again, and the cache
 makes a re-run free.
@@ -179,7 +180,9 @@ def _stop_reasons(rows: pl.DataFrame, parents: pl.DataFrame | None, stop_at: flo
     reasons = []
     for index, row in enumerate(rows.iter_rows(named=True)):
         score = row["score"]
-        if parents is not None and row["response"] is None:
+        if parents is None and row["response"] is None:
+            reasons.append("no response")
+        elif parents is not None and row["response"] is None:
             reasons.append("revision failed")
         elif stop_at is not None and score is not None and score >= stop_at:
             reasons.append("reached stop_at")
