@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,9 @@ print(json.dumps({"path": str(tuned.path), **tuned.stats}))
 
 def train(mode: str, rows: int, epochs: int, data_dir: Path) -> dict:
     command = [sys.executable, "-c", TRAIN_ONE, str(rows), str(epochs), mode, str(data_dir)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    # Both modes on the same threads: left to the load average, the second run saw the first's load and took one.
+    env = {**os.environ, "WORKBENCH_TRAIN_THREADS": os.environ.get("WORKBENCH_TRAIN_THREADS", str(os.cpu_count()))}
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -277,11 +277,14 @@ def _versions() -> dict[str, str]:
 
 
 def training_threads() -> int:
-    """Threads for torch: the cores not already busy (1-minute load average), at least one.
+    """Threads for torch: ``$WORKBENCH_TRAIN_THREADS`` if set, else the cores not already busy (1-minute
+    load average), at least one.
 
     On a shared 2-core machine under load, two contending threads trained five times slower than one.
     """
     cores = os.cpu_count() or 1
+    if os.environ.get("WORKBENCH_TRAIN_THREADS", "").strip():
+        return max(1, int(os.environ["WORKBENCH_TRAIN_THREADS"]))
     idle = cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else cores
     return max(1, min(cores, round(idle)))
 
