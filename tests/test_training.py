@@ -4,6 +4,7 @@ is never trained twice, and carries a card naming its rows. Bad input fails befo
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
-from workbench.training.finetune import ResourceError, check_resources
+from workbench.training.finetune import ResourceError, check_resources, training_threads
 
 needs_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None or importlib.util.find_spec("peft") is None,
@@ -145,3 +146,13 @@ def test_the_card_names_rows_that_carry_no_lineage_by_their_position():
 
     rows = lineage(pl.DataFrame({"task": ["What is 1 + 1?", "What is 2 + 2?"], "response": ["2", "4"]}))
     assert rows["sample_id"].to_list() == ["row-0", "row-1"] and rows["answer"].to_list() == ["2", "4"]
+
+
+def test_training_threads_can_be_fixed_and_a_bad_value_says_what_it_must_be(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_TRAIN_THREADS", "3")
+    assert training_threads() == 3
+    monkeypatch.setenv("WORKBENCH_TRAIN_THREADS", "two")
+    with pytest.raises(wb.ConfigError, match="WORKBENCH_TRAIN_THREADS must be a whole number"):
+        training_threads()
+    monkeypatch.delenv("WORKBENCH_TRAIN_THREADS")
+    assert 1 <= training_threads() <= (os.cpu_count() or 1)

@@ -180,10 +180,8 @@ def _stop_reasons(rows: pl.DataFrame, parents: pl.DataFrame | None, stop_at: flo
     reasons = []
     for index, row in enumerate(rows.iter_rows(named=True)):
         score = row["score"]
-        if parents is None and row["response"] is None:
-            reasons.append("no response")
-        elif parents is not None and row["response"] is None:
-            reasons.append("revision failed")
+        if row["response"] is None:
+            reasons.append("no response" if parents is None else "revision failed")
         elif stop_at is not None and score is not None and score >= stop_at:
             reasons.append("reached stop_at")
         elif parents is not None and (

@@ -150,7 +150,7 @@ class _Run:
             {"task": [self.prompts[row["item_id"]] for row in rows], "response": [row["response"] for row in rows]},
             schema={"task": pl.String, "response": pl.String},
         )
-        graded = await agrade(self.judge, frame, self.rubric, weighted=True, max_tokens=256, **self.options)
+        graded = await agrade(self.judge, frame, self.rubric, weighted=True, **self.options)
         for row, grade in zip(rows, graded.iter_rows(named=True), strict=True):
             called = row["response"] is not None
             row.update(
@@ -346,7 +346,7 @@ def judge_kept(judge: LLM, rows: pl.DataFrame, items: pl.DataFrame, rubric: Rubr
     if todo.height == 0:
         return rows
     frame = pl.DataFrame({"task": [prompts[i] for i in todo["item_id"]], "response": todo["response"]})
-    graded = run_sync(agrade(judge, frame, rubric, weighted=True, max_tokens=256, **options))
+    graded = run_sync(agrade(judge, frame, rubric, weighted=True, **options))
     found = pl.DataFrame(
         {
             "_row": todo["_row"],

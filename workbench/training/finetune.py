@@ -33,7 +33,7 @@ from typing import Any
 import polars as pl
 
 from ..curation.export import openai_chat
-from ..errors import InputError, WorkbenchError
+from ..errors import ConfigError, InputError, WorkbenchError
 from ..models.client import LLM
 from ..models.config import load_settings
 from ..models.local import default_model_path
@@ -282,9 +282,12 @@ def training_threads() -> int:
 
     On a shared 2-core machine under load, two contending threads trained five times slower than one.
     """
+    fixed = os.environ.get("WORKBENCH_TRAIN_THREADS", "").strip()
+    if fixed:
+        if not fixed.isdigit() or int(fixed) < 1:
+            raise ConfigError(f"WORKBENCH_TRAIN_THREADS must be a whole number of threads, 1 or more; got {fixed!r}.")
+        return int(fixed)
     cores = os.cpu_count() or 1
-    if os.environ.get("WORKBENCH_TRAIN_THREADS", "").strip():
-        return max(1, int(os.environ["WORKBENCH_TRAIN_THREADS"]))
     idle = cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else cores
     return max(1, min(cores, round(idle)))
 
