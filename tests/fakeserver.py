@@ -326,9 +326,11 @@ class FakeServer:
 
 
 def _completion(body: dict[str, Any], reply: str | dict[str, Any]) -> dict[str, Any]:
-    """A chat completion; ``reply`` is the content, or a dict with ``content`` and a scripted ``logprobs``."""
+    """A chat completion; ``reply`` is the content, or a dict with ``content`` and a scripted ``logprobs`` or
+    ``finish_reason``."""
     content = reply["content"] if isinstance(reply, dict) else reply
-    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+    finish = reply.get("finish_reason", "stop") if isinstance(reply, dict) else "stop"
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
     if isinstance(reply, dict) and "logprobs" in reply:
         choice["logprobs"] = reply["logprobs"]
     prompt_tokens = sum(len(str(message.get("content", "")).split()) for message in body["messages"])

@@ -79,6 +79,27 @@ def structured(body: dict) -> str:
     return json.dumps({"question": f"Q about {asked.split()[-1]}", "answer": 7})
 
 
+def test_a_reply_cut_at_max_tokens_is_repaired_shorter_and_its_error_says_to_raise_the_limit(fake_server, connect_to):
+    sent = []
+
+    def cut(body: dict) -> dict:
+        sent.append(body["messages"])
+        return {"content": '{"question": "a very long question that never', "finish_reason": "length"}
+
+    table = wb.generate(
+        connect_to(fake_server(responder=cut)),
+        "Problem about {{topic}}",
+        {"topic": "rivers"},
+        schema=Problem,
+        max_tokens=12,
+        progress=False,
+    )
+
+    assert "cut off at the token limit" in sent[1][-1]["content"]
+    assert table["error"][0].endswith("(after one repair; the reply stopped at max_tokens=12: raise max_tokens)")
+    assert table["finish_reason"][0] == "length"
+
+
 def test_structured_output_becomes_columns_and_a_bad_reply_is_repaired_once(fake_server, connect_to):
     server = fake_server(responder=structured)
     llm = connect_to(server)

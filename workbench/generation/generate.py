@@ -30,6 +30,7 @@ REPAIR = (
     "Your reply does not match the required JSON schema: {problem}. "
     "Reply again with only the corrected JSON object, nothing else."
 )
+CUT_OFF = "it was cut off at the token limit, so keep it shorter"
 
 
 async def agenerate(
@@ -99,12 +100,13 @@ async def _validate(llm, output, requests, replies, **options):
     """Parse every reply; send the invalid ones back once with the problem; return (replies, parsed)."""
     parsed: list[dict[str, Any] | None] = [None] * replies.height
     invalid: dict[int, str] = {}
-    for index, (text, error) in enumerate(zip(replies["response"], replies["error"], strict=True)):
+    replied = zip(replies["response"], replies["error"], replies["finish_reason"], strict=True)
+    for index, (text, error, finish) in enumerate(replied):
         if error is None:
             try:
                 parsed[index] = output.parse(text)
             except ReplyInvalid as exc:
-                invalid[index] = str(exc)
+                invalid[index] = f"{exc}; {CUT_OFF}" if finish == "length" else str(exc)
     if not invalid:
         return replies.with_columns(repaired=pl.lit(False)), parsed
     repairs = [_repair_request(requests[i], replies["response"][i], problem) for i, problem in invalid.items()]
@@ -116,10 +118,20 @@ async def _validate(llm, output, requests, replies, **options):
             try:
                 parsed[index] = output.parse(repair["response"])
             except ReplyInvalid as exc:
-                rows[index]["error"] = f"ReplyInvalid: {exc} (after one repair)"
+                rows[index]["error"] = f"ReplyInvalid: {exc} (after one repair{_cut_hint(repair, options)})"
         else:
             rows[index]["error"] = repair["error"]
     return pl.DataFrame(rows, schema=replies.schema | {"repaired": pl.Boolean}), parsed
+
+
+def _cut_hint(reply: dict[str, Any], options: dict[str, Any]) -> str:
+    """What to do when the repaired reply was also cut at the token limit."""
+    if reply["finish_reason"] != "length":
+        return ""
+    limit = options.get("max_tokens") or options.get("max_completion_tokens")
+    return (
+        f"; the reply stopped at max_tokens={limit}: raise max_tokens" if limit else "; the reply hit the token limit"
+    )
 
 
 def _repair_request(request: dict[str, Any], reply: str, problem: str) -> dict[str, Any]:
