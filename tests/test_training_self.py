@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -52,3 +54,15 @@ def test_a_round_where_the_verifier_accepts_nothing_says_what_to_change(tmp_path
     with pytest.raises(wb.InputError, match="accepted none of the 4 samples.*larger k"):
         wb.self_train(never, k=1, train_items=4, heldout_items=2, arms=("verifier",), data_dir=tmp_path, progress=False)
     assert not list(tmp_path.glob("models/*/*.gguf"))
+
+
+def test_the_command_line_runs_without_importing_itself_twice():
+    # runpy warns when the module it runs was already imported (through ``import workbench``)
+    done = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "workbench.training", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--iterations" in done.stdout and "python -m workbench.training" in done.stdout

@@ -6,6 +6,7 @@
                     controls (unfiltered, LLM-judge-accepted, gold) measured on a held-out split and phrasing
     model_card.py   the card every trained model carries: base, settings, the rows it learned from
     convert.py      GGUF facts, loading for training, llama.cpp's converter back to GGUF, the install hint
+    __main__.py     ``python -m workbench.training``: the self-training table, printed
 
 Uses ``grading``, ``generation``, ``curation`` and ``models``. torch, transformers and peft (the ``train``
 extra) are imported only inside functions here, with an install hint naming the CPU build of torch.

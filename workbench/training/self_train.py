@@ -16,12 +16,11 @@ Arms, run the same way at the same budget (every arm trains on as many rows as t
     judge        the samples an LLM judge (the base model with a rubric) scored >= 4 of 5
     gold         the task's right answers (the ceiling)
 
-    python -m workbench.training.self_train --iterations 2 --k 4      # the full table on the embedded model
+    python -m workbench.training --iterations 2 --k 4      # the full table on the embedded model (__main__.py)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -259,35 +258,3 @@ def self_train(
     table = pl.DataFrame(rows)
     samples = pl.concat(everything, how="diagonal_relaxed") if everything else pl.DataFrame()
     return SelfTraining(table, samples, models, time.perf_counter() - started)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="STaR self-training rounds with controls, on the embedded model.")
-    parser.add_argument("--task", default="arithmetic")
-    parser.add_argument("--iterations", type=int, default=2)
-    parser.add_argument("--k", type=int, default=4, help="answers sampled per training item")
-    parser.add_argument("--train-items", type=int, default=60)
-    parser.add_argument("--heldout-items", type=int, default=40)
-    parser.add_argument("--arms", default=",".join(ARMS))
-    parser.add_argument("--mode", default="lora", choices=["lora", "full"])
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--data-dir", default=None)
-    args = parser.parse_args()
-    result = self_train(
-        args.task,
-        iterations=args.iterations,
-        k=args.k,
-        train_items=args.train_items,
-        heldout_items=args.heldout_items,
-        arms=tuple(args.arms.split(",")),
-        mode=args.mode,
-        epochs=args.epochs,
-        data_dir=args.data_dir,
-    )
-    with pl.Config(tbl_width_chars=200, tbl_cols=20, float_precision=3, tbl_rows=50):
-        print(result.table)
-    print(f"wall time: {result.seconds:.0f} s")
-
-
-if __name__ == "__main__":
-    main()
