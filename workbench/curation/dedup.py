@@ -21,7 +21,9 @@ from datasketch import MinHash, MinHashLSH
 from ..columns import require_columns
 from ..errors import InputError
 
-__all__ = ["dedup", "duplicate_clusters", "normalise"]
+# check_threshold, shingles and mark_clusters are shared with the Ray runner (``scale/ray_runner.py``), which finds
+# the same clusters across shards.
+__all__ = ["check_threshold", "dedup", "duplicate_clusters", "mark_clusters", "normalise", "shingles"]
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
 
@@ -31,7 +33,8 @@ def normalise(text: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
 
 
-def _check_threshold(threshold: float) -> None:
+def check_threshold(threshold: float) -> None:
+    """Refuse a similarity threshold outside (0, 1]."""
     if not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
         raise InputError(f"threshold must be in (0, 1], got {threshold!r}.")
 
@@ -53,14 +56,14 @@ def dedup(
     ``near``). Ids are ``sample_id`` when the frame has one, else the row number as text.
     """
     require_columns(frame, column)
-    _check_threshold(threshold)
+    check_threshold(threshold)
     if frame.height == 0:
         return frame.with_columns(*(pl.lit(None, pl.String).alias(c) for c in ("dup_cluster", "dup_of", "dup_kind")))
     texts = ["" if text is None else normalise(str(text)) for text in frame[column]]
     parents = list(range(len(texts)))
     _union_exact(texts, parents)
     _union_near(texts, parents, threshold, ngram, num_perm)
-    return _mark(frame, parents, texts, score_column, drop)
+    return mark_clusters(frame, parents, texts, score_column, drop)
 
 
 def _find(parents: list[int], item: int) -> int:
@@ -89,14 +92,14 @@ def _union_exact(texts: list[str], parents: list[int]) -> None:
 
 def _union_near(texts: list[str], parents: list[int], threshold: float, ngram: int, num_perm: int) -> None:
     representatives = [i for i in range(len(texts)) if _find(parents, i) == i]  # one row per exact group
-    shingles = [_shingles(texts[i], ngram) for i in representatives]
-    signatures = MinHash.bulk(shingles, num_perm=num_perm)
+    shingled = [shingles(texts[i], ngram) for i in representatives]
+    signatures = MinHash.bulk(shingled, num_perm=num_perm)
     # Bands tuned for recall (few false negatives); every candidate pair is then checked exactly.
     index = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
     with index.insertion_session() as session:
         for position, signature in enumerate(signatures):
             session.insert(position, signature, check_duplication=False)
-    sets = [set(items) for items in shingles]
+    sets = [set(items) for items in shingled]
     for position, signature in enumerate(signatures):
         for other in index.query(signature):
             if other > position and _jaccard(sets[position], sets[other]) >= threshold:
@@ -108,14 +111,18 @@ def _jaccard(a: set[bytes], b: set[bytes]) -> float:
     return len(a & b) / union if union else 1.0
 
 
-def _shingles(text: str, ngram: int) -> list[bytes]:
+def shingles(text: str, ngram: int) -> list[bytes]:
+    """The word ``ngram``-grams of ``text`` (the whole text when it is shorter), as MinHash input."""
     words = text.split()
     if len(words) <= ngram:
         return [text.encode()]
     return [" ".join(words[i : i + ngram]).encode() for i in range(len(words) - ngram + 1)]
 
 
-def _mark(frame: pl.DataFrame, parents: list[int], texts: list[str], score_column: str, drop: bool) -> pl.DataFrame:
+def mark_clusters(
+    frame: pl.DataFrame, parents: list[int], texts: list[str], score_column: str, drop: bool
+) -> pl.DataFrame:
+    """Keep the best-scored row of each union-find cluster; mark the rest (or drop them)."""
     if "sample_id" in frame.columns:
         ids = frame["sample_id"].cast(pl.String).to_list()
     else:

@@ -39,7 +39,7 @@ from typing import Any
 import polars as pl
 
 from ..columns import RESPONSE_COLUMNS, require_columns
-from ..curation.dedup import _check_threshold, _mark, _shingles, normalise
+from ..curation.dedup import check_threshold, mark_clusters, normalise, shingles
 from ..errors import ConfigError, WorkbenchError
 from ..models.batch import ChatRequest
 from ..models.client import LLM
@@ -286,7 +286,7 @@ def ray_dedup(
     exact Jaccard similarity, and marks clusters exactly as ``wb.dedup`` does.
     """
     require_columns(frame, column)
-    _check_threshold(threshold)
+    check_threshold(threshold)
     if frame.height == 0:
         return frame.with_columns(*(pl.lit(None, pl.String).alias(c) for c in ("dup_cluster", "dup_of", "dup_kind")))
     ray = _ray()
@@ -297,7 +297,7 @@ def ray_dedup(
     parents = list(range(frame.height))
     _union_pairs(parents, _exact_pairs(features))
     _union_pairs(parents, _near_pairs(features, threshold))
-    return _mark(frame, parents, features["text"].to_list(), score_column, drop)
+    return mark_clusters(frame, parents, features["text"].to_list(), score_column, drop)
 
 
 def _features(ray: Any, texts: list[str], threshold: float, ngram: int, num_perm: int, shard_rows: int) -> pl.DataFrame:
@@ -325,14 +325,14 @@ class _FeatureTask:
         from datasketch import MinHash
 
         texts = [normalise(text) for text in item["texts"]]
-        shingles = [_shingles(text, self.ngram) for text in texts]
-        signatures = MinHash.bulk(shingles, num_perm=self.num_perm)
+        shingled = [shingles(text, self.ngram) for text in texts]
+        signatures = MinHash.bulk(shingled, num_perm=self.num_perm)
         frame = pl.DataFrame(
             {
                 "row": range(item["start"], item["start"] + len(texts)),
                 "text": texts,
                 "digest": [hashlib.sha1(text.encode()).hexdigest() for text in texts],
-                "shingles": [sorted({_hash64(s) for s in group}) for group in shingles],
+                "shingles": [sorted({_hash64(s) for s in group}) for group in shingled],
                 "bands": [[_band_key(sig.hashvalues[a:b]) for a, b in self.ranges] for sig in signatures],
             },
             schema={
