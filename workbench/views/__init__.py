@@ -7,6 +7,7 @@ explore.py    ``wb.explore``: page through a run table, filter, open a lineage, 
 lineage.py    one sample's versions across rounds, and word diffs between them
 conditions.py the explorer's filters as one polars expression
 cards.py      the explorer's HTML: sample cards, lineages, pairwise verdicts side by side
+saved.py      the Labeler's labels and the explorer's marks, saved atomically at every click
 snapshot.py   ``SnapshotBox``: a widget box that leaves a static HTML snapshot in reports
 report.py     execute notebooks headlessly into self-contained HTML reports
 """

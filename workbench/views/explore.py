@@ -22,7 +22,6 @@ An HTML report keeps a static snapshot: the page shown and the lineage opened.
 from __future__ import annotations
 
 import html
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,12 @@ from ..models.config import load_settings
 from .cards import card_html, lineage_html, pair_html
 from .conditions import SHOW, SHOW_NEEDS, condition
 from .lineage import lineage
+from .saved import load_choices, save_choices
 from .snapshot import SnapshotBox
 
 __all__ = ["SHOW", "Explorer", "explore"]
 
 SORT_KEYS = {"score": "score", "tokens": "tokens_out", "cost": "cost_usd", "latency": "latency_s"}
-_MARK_SCHEMA = {"sample_id": pl.String, "mark": pl.String, "marked_at": pl.Float64}
 
 
 def explore(frame: pl.DataFrame, **options: Any) -> Explorer:
@@ -80,7 +79,7 @@ class Explorer(SnapshotBox):
         )
         self.frame = frame.with_columns(identity.alias("_id")).with_row_index("_row")
         self.path = Path(marks_dir or load_settings().data_dir / "marks") / f"{name}.parquet"
-        self.marks: dict[str, str] = self._load_marks()
+        self.marks: dict[str, str] = load_choices(self.path, "mark")
         self.conditions: dict[str, Any] = {}
         self.order: tuple[str, bool] | None = None
         self.rows = self.frame["_row"]
@@ -343,7 +342,7 @@ class Explorer(SnapshotBox):
             self.marks.pop(sample_id, None)
         else:
             self.marks[sample_id] = mark
-        self._save_marks()
+        save_choices(self.path, self.marks, "mark", pl.String, stamp="marked_at")
         if self.conditions.get("show") in {"kept", "dropped", "unmarked"}:
             keep_page = self.page_number
             self._apply()
@@ -358,20 +357,6 @@ class Explorer(SnapshotBox):
         )
         joined = self.frame.drop("mark", strict=False).join(marks, on="_id", how="left", maintain_order="left")
         return joined.drop("_row", "_id")
-
-    def _load_marks(self) -> dict[str, str]:
-        if not self.path.is_file():
-            return {}
-        saved = pl.read_parquet(self.path)
-        return dict(zip(saved["sample_id"], saved["mark"], strict=True))
-
-    def _save_marks(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        now = time.time()
-        rows = [{"sample_id": key, "mark": value, "marked_at": now} for key, value in self.marks.items()]
-        temporary = self.path.with_suffix(".tmp")
-        pl.DataFrame(rows, schema=_MARK_SCHEMA).write_parquet(temporary)
-        temporary.replace(self.path)  # atomic: a crash mid-write never leaves a broken file
 
     # --- charts ------------------------------------------------------------------------------------
     def link(self, chart: alt.Chart) -> Any:

@@ -13,7 +13,6 @@ at the first unlabelled sample. Everything is widget state a test can drive: ``s
 from __future__ import annotations
 
 import html
-import time
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -21,11 +20,10 @@ import polars as pl
 
 from ..errors import InputError
 from ..models.config import load_settings
+from .saved import load_choices, save_choices
 from .snapshot import SnapshotBox
 
 __all__ = ["Labeler"]
-
-_LABEL_SCHEMA = {"sample_id": pl.String, "human_score": pl.Int64, "labelled_at": pl.Float64}
 
 
 class Labeler(SnapshotBox):
@@ -50,7 +48,7 @@ class Labeler(SnapshotBox):
             raise InputError(f"a scale needs min < max; got {scale!r}.")
         self.frame, self.column = frame, column
         self.path = Path(labels_dir or load_settings().data_dir / "labels") / f"{name}.parquet"
-        self.labels: dict[str, int] = self._load()
+        self.labels: dict[str, int] = load_choices(self.path, "human_score")
         self.sample = widgets.HTML()
         self.judge = widgets.HTML()
         self.progress = widgets.HTML()
@@ -76,12 +74,6 @@ class Labeler(SnapshotBox):
             f"{self.progress.value}{self.sample.value}<div>{self.judge.value}</div></div>"
         )
 
-    def _load(self) -> dict[str, int]:
-        if not self.path.is_file():
-            return {}
-        saved = pl.read_parquet(self.path)
-        return dict(zip(saved["sample_id"], saved["human_score"], strict=True))
-
     def _first_unlabelled(self) -> int:
         ids = self.frame["sample_id"].to_list()
         return next((i for i, sample_id in enumerate(ids) if sample_id not in self.labels), len(ids) - 1)
@@ -100,16 +92,8 @@ class Labeler(SnapshotBox):
     def label(self, value: int) -> None:
         """Record ``value`` for the sample shown, save every label, and move to the next sample."""
         self.labels[self.frame["sample_id"][self.index]] = value
-        self._save()
+        save_choices(self.path, self.labels, "human_score", pl.Int64, stamp="labelled_at")
         self.show(self.index + 1)
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        now = time.time()
-        rows = [{"sample_id": key, "human_score": value, "labelled_at": now} for key, value in self.labels.items()]
-        temporary = self.path.with_suffix(".tmp")
-        pl.DataFrame(rows, schema=_LABEL_SCHEMA).write_parquet(temporary)
-        temporary.replace(self.path)  # atomic: a crash mid-write never leaves a broken file
 
     def labelled(self) -> pl.DataFrame:
         """The frame with a ``human_score`` column (null where not labelled)."""

@@ -1,0 +1,37 @@
+"""What a person chooses in a view (the Labeler's scores, the explorer's marks), saved at every click.
+
+    labels = load_choices(path, "human_score")
+    save_choices(path, labels, "human_score", pl.Int64, stamp="labelled_at")
+
+One Parquet file per name: ``sample_id``, the value, and when it was saved. Written to a temporary file
+and renamed over the old one, so a crash mid-write never leaves a broken file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+__all__ = ["load_choices", "save_choices"]
+
+
+def load_choices(path: Path, column: str) -> dict[str, Any]:
+    """``{sample_id: value}`` from ``path``; empty when nothing was saved yet."""
+    if not path.is_file():
+        return {}
+    saved = pl.read_parquet(path)
+    return dict(zip(saved["sample_id"], saved[column], strict=True))
+
+
+def save_choices(path: Path, choices: dict[str, Any], column: str, dtype: pl.DataType, *, stamp: str) -> None:
+    """Write every choice to ``path`` atomically, each with the time of this save in ``stamp``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    schema = {"sample_id": pl.String, column: dtype, stamp: pl.Float64}
+    rows = [{"sample_id": key, column: value, stamp: now} for key, value in choices.items()]
+    temporary = path.with_suffix(".tmp")
+    pl.DataFrame(rows, schema=schema).write_parquet(temporary)
+    temporary.replace(path)
