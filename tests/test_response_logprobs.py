@@ -69,11 +69,12 @@ def test_a_cache_file_from_before_logprobs_still_opens_and_keeps_its_rows(fake_s
     again = connect_to(server).chat_many(["Hello"], progress=False)
     assert again["cached"][0] and again["response"][0] == first["response"][0] and again["logprobs"][0] is None
     with sqlite3.connect(path) as db:
-        assert "logprobs" in {row[1] for row in db.execute("PRAGMA table_info(responses)")}
+        assert {"logprobs", "price_factor"} <= {row[1] for row in db.execute("PRAGMA table_info(responses)")}
 
 
 def _drop_logprobs_column(path) -> None:
-    """Make the file look like one written before the logprobs column existed."""
+    """Make the file look like one of the first release, before the logprobs and price_factor columns."""
     with sqlite3.connect(path) as db:
         db.execute("ALTER TABLE responses DROP COLUMN logprobs")
-        assert "logprobs" not in {row[1] for row in db.execute("PRAGMA table_info(responses)")}
+        db.execute("ALTER TABLE responses DROP COLUMN price_factor")
+        assert not {"logprobs", "price_factor"} & {row[1] for row in db.execute("PRAGMA table_info(responses)")}

@@ -101,6 +101,8 @@ def test_cost_is_counted_at_the_batch_price(batch_api, data_dir):
     assert (row["tokens_in"], row["tokens_out"]) == (3, 4)
     assert row["cost_usd"] == pytest.approx((3 * 0.40 + 4 * 1.60) / 1e6 / 2)
     assert wb.batches(llm).frame()["est_cost_usd"].to_list() == [pytest.approx(row["cost_usd"])]
+    online = llm.chat_many(["one two three"], progress=False)  # the same answer, read by an online call
+    assert server.stats.received == 0 and online["cost_usd"].to_list() == [pytest.approx(row["cost_usd"])]
     listed = wb.batches(data_dir=data_dir)  # no connection: it lists, and says what it needs to refresh
     assert listed.frame().equals(wb.batches(llm).frame())
     with pytest.raises(wb.InputError, match=r"pass the connection: wb.batches\(llm\)"):

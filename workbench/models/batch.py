@@ -41,7 +41,6 @@ from ..columns import RESPONSE_COLUMNS
 from ..errors import EndpointUnreachableError
 from .adaptive import AdaptiveConcurrency
 from .cache import CachedResponse, ResponseCache, request_key
-from .pricing import cost_usd
 from .progress import progress_bar
 from .ratelimit import RateLimiter
 from .retry import Failure, MalformedResponse, backoff_delay, classify, may_retry
@@ -301,7 +300,6 @@ class _BatchRun:
         self._tick()
 
     def _row(self, request: ChatRequest, response: CachedResponse, *, cached: bool, attempts: int) -> dict[str, Any]:
-        price = self.llm.price_for(request.model)
         return {
             "request_id": request.key,
             "sample_index": request.sample_index,
@@ -311,7 +309,7 @@ class _BatchRun:
             "logprobs": response.logprobs,
             "tokens_in": response.tokens_in,
             "tokens_out": response.tokens_out,
-            "cost_usd": cost_usd(price, response.tokens_in, response.tokens_out),
+            "cost_usd": response.cost(self.llm.price_for(request.model)),
             "latency_s": response.latency_s,
             "cached": cached,
             "attempts": attempts,

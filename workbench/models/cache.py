@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .pricing import cost_usd
+
 __all__ = ["CachedResponse", "ResponseCache", "request_key"]
 
 _SCHEMA = """
@@ -33,12 +35,13 @@ CREATE TABLE IF NOT EXISTS responses (
     tokens_in INTEGER,
     tokens_out INTEGER,
     latency_s REAL,
-    logprobs TEXT
+    logprobs TEXT,
+    price_factor REAL
 )
 """
 
 # Columns added since the first release, with their type: a cache file written before gets them on open.
-_ADDED_COLUMNS = {"logprobs": "TEXT"}
+_ADDED_COLUMNS = {"logprobs": "TEXT", "price_factor": "REAL"}
 
 
 def request_key(endpoint: str, model: str, messages: list[dict], params: dict, sample_index: int) -> str:
@@ -53,7 +56,8 @@ def _canonical(endpoint: str, model: str, messages: list[dict], params: dict, sa
 
 @dataclass(frozen=True)
 class CachedResponse:
-    """One stored response."""
+    """One stored response. ``price_factor`` is the share of the list price it cost: 0.5 for an answer a
+    provider batch job paid for, None for the list price."""
 
     response: str | None
     finish_reason: str | None
@@ -61,6 +65,14 @@ class CachedResponse:
     tokens_out: int | None
     latency_s: float
     logprobs: str | None = None
+    price_factor: float | None = None
+
+    def cost(self, price: tuple[float, float] | None) -> float | None:
+        """Dollars this response cost at ``price`` (per million tokens in, out); None without a price."""
+        dollars = cost_usd(price, self.tokens_in, self.tokens_out)
+        if dollars is None or self.price_factor is None:
+            return dollars
+        return dollars * self.price_factor
 
 
 class ResponseCache:
@@ -98,7 +110,7 @@ class ResponseCache:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    "SELECT key, response, finish_reason, tokens_in, tokens_out, latency_s, logprobs "
+                    "SELECT key, response, finish_reason, tokens_in, tokens_out, latency_s, logprobs, price_factor "
                     f"FROM responses WHERE key IN ({marks})",
                     chunk,
                 )
@@ -111,7 +123,8 @@ class ResponseCache:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, created, endpoint, model, request, response, "
-                "finish_reason, tokens_in, tokens_out, latency_s, logprobs) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "finish_reason, tokens_in, tokens_out, latency_s, logprobs, price_factor) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key,
                     time.time(),
@@ -124,6 +137,7 @@ class ResponseCache:
                     values["tokens_out"],
                     values["latency_s"],
                     values["logprobs"],
+                    values["price_factor"],
                 ),
             )
 

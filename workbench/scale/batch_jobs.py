@@ -27,6 +27,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -232,9 +233,10 @@ async def _collect(llm: LLM, client: openai.AsyncOpenAI, table: JobTable, job: J
                 outcomes[key] = ("error", error)
                 continue
             model, record = records[key]
+            response = replace(response, price_factor=BATCH_DISCOUNT)
             llm.cache.put(key, endpoint=job.endpoint, model=model, request=record, response=response)
             outcomes[key] = ("answered", None)
-            spent += _batch_cost(llm, model, response) or 0.0
+            spent += response.cost(llm.price_for(model)) or 0.0
     table.set_outcomes(job.id, outcomes)
     message = _rejection(batch) if batch.status == "failed" else None
     table.fail_pending(job.id, message or f"BatchRequestError: the batch ended {batch.status} without answering this")
@@ -251,11 +253,6 @@ def _rejection(batch: Any) -> str:
     return f"the endpoint rejected batch {batch.id}: " + ("; ".join(described) or "no reason given") + "."
 
 
-def _batch_cost(llm: LLM, model: str, response: CachedResponse) -> float | None:
-    dollars = cost_usd(llm.price_for(model), response.tokens_in, response.tokens_out)
-    return None if dollars is None else dollars * BATCH_DISCOUNT
-
-
 # --- the response table -----------------------------------------------------------------------------
 def response_table(
     llm: LLM,
@@ -263,7 +260,7 @@ def response_table(
     cached: dict[str, CachedResponse],
     held: dict[str, tuple[str, str, str | None]],
 ) -> pl.DataFrame:
-    """One row per request, in input order: answers from the cache (at the batch price when a batch paid), errors."""
+    """One row per request, in input order: answers from the cache (at the price they were paid), errors."""
     rows = []
     for request in requests:
         response = cached.get(request.key)
@@ -280,8 +277,6 @@ def response_table(
                 }
             )
             continue
-        batch_paid = held.get(request.key, (None, None))[1] == "answered"
-        dollars = cost_usd(llm.price_for(request.model), response.tokens_in, response.tokens_out)
         rows.append(
             {
                 "request_id": request.key,
@@ -292,7 +287,7 @@ def response_table(
                 "logprobs": getattr(response, "logprobs", None),
                 "tokens_in": response.tokens_in,
                 "tokens_out": response.tokens_out,
-                "cost_usd": dollars * BATCH_DISCOUNT if batch_paid and dollars is not None else dollars,
+                "cost_usd": response.cost(llm.price_for(request.model)),
                 "latency_s": response.latency_s,
                 "cached": True,
                 "attempts": 0,
