@@ -1,9 +1,12 @@
 """What training costs and what serving the result costs, on the embedded model, side by side in one run.
 
 For LoRA and for a full fine-tune (each in its own process, so that peak memory is its own): training
-tokens/s and peak resident memory on the same rows (one-digit sums), then the serving speed of the tuned
-(merged, Q8_0) model beside the base model's (Q4_1): completion tokens/s over concurrent requests on the
-same llama.cpp server code, uncached.
+tokens/s and peak resident memory on the same rows (one-digit sums). Then the two ways to serve the LoRA
+on the same llama.cpp server code, beside the base model (Q4_1): merged into the weights and written as
+Q8_0 (what ``wb.finetune`` returns), and the adapter (f16 GGUF) applied over the Q4_1 base with
+``llama-server --lora``. For each: completion tokens/s over concurrent requests (uncached; two rounds in
+opposite orders), and exact answers on all 81 one-digit sums at temperature 0 (trained on the first
+``--rows``; the rest never seen).
 
     python bench/train.py [--rows 64] [--epochs 1] [--requests 32]
 """
@@ -24,6 +27,9 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import workbench as wb  # noqa: E402
+from workbench.training.convert import convert_adapter_to_gguf  # noqa: E402
+
+PAIRS = [(a, b) for a in range(1, 10) for b in range(1, 10)]
 
 TRAIN_ONE = """
 import json, sys, polars as pl, workbench as wb
@@ -31,7 +37,7 @@ rows, epochs, mode, data_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], 
 pairs = [(a, b) for a in range(1, 10) for b in range(1, 10)][:rows]
 frame = pl.DataFrame({"task": [f"What is {a} + {b}?" for a, b in pairs], "response": [str(a + b) for a, b in pairs]})
 tuned = wb.finetune(frame, mode=mode, epochs=epochs, data_dir=data_dir, progress=False)
-print(json.dumps({"path": str(tuned.path), **tuned.stats}))
+print(json.dumps({"path": str(tuned.path), "adapter": str(tuned.adapter), **tuned.stats}))
 """
 
 
@@ -50,6 +56,13 @@ def serving_speed(llm: wb.LLM, requests: int) -> dict:
     seconds = time.perf_counter() - started
     tokens = int(table["tokens_out"].sum())
     return {"completion_tokens": tokens, "seconds": round(seconds, 1), "tokens_per_s": round(tokens / seconds, 1)}
+
+
+def exact_answers(llm: wb.LLM, rows: int) -> dict:
+    """Replies that are exactly the sum, on the trained pairs and on the pairs never trained on."""
+    table = llm.chat_many([f"What is {a} + {b}?" for a, b in PAIRS], temperature=0.0, max_tokens=8, progress=False)
+    right = [(reply or "").strip() == str(a + b) for reply, (a, b) in zip(table["response"], PAIRS, strict=True)]
+    return {"trained_right": f"{sum(right[:rows])}/{rows}", "unseen_right": f"{sum(right[rows:])}/{len(PAIRS) - rows}"}
 
 
 def main() -> None:
@@ -74,15 +87,29 @@ def main() -> None:
         for mode, stats in trained.items()
     ]
     print(pl.DataFrame(rows))
-    base = serving_speed(wb.connect(data_dir=data_dir), args.requests)
-    tuned = serving_speed(wb.connect(local_model=trained["lora"]["path"], data_dir=data_dir), args.requests)
-    print(pl.DataFrame([{"model": "base (Q4_1)", **base}, {"model": "LoRA merged (Q8_0)", **tuned}]))
+    adapter = convert_adapter_to_gguf(Path(trained["lora"]["adapter"]), data_dir / "adapter.f16.gguf")
+    servers = {
+        "base (Q4_1)": wb.connect(data_dir=data_dir),
+        "LoRA merged (Q8_0)": wb.connect(local_model=trained["lora"]["path"], data_dir=data_dir),
+        "LoRA adapter over base (f16 --lora)": wb.connect(lora=adapter, data_dir=data_dir),
+    }
+    speeds: dict[str, list[float]] = {name: [] for name in servers}
+    for order in (list(servers), list(servers)[::-1]):
+        for name in order:
+            speeds[name].append(serving_speed(servers[name], args.requests)["tokens_per_s"])
+    served = []
+    for name, llm in servers.items():
+        runs = speeds[name]
+        mean = round(sum(runs) / len(runs), 1)
+        served.append({"model": name, "tokens_per_s": mean, "runs": runs, **exact_answers(llm, args.rows)})
+    print(pl.DataFrame(served))
     lora, full = rows
     print(
         f"LoRA/full training tokens/s: {lora['train_tokens_per_s'] / full['train_tokens_per_s']:.2f}x; "
         f"peak memory {lora['peak_memory_gb']} vs {full['peak_memory_gb']} GB"
     )
-    print(f"tuned/base serving tokens/s: {tuned['tokens_per_s'] / base['tokens_per_s']:.2f}x")
+    base, merged, over = (row["tokens_per_s"] for row in served)
+    print(f"serving tokens/s against the base: merged {merged / base:.2f}x, adapter {over / base:.2f}x")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ is never trained twice, and carries a card naming its rows. Bad input fails befo
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
+from workbench.training.convert import convert_adapter_to_gguf
 from workbench.training.finetune import ResourceError, check_resources, training_threads
 
 needs_torch = pytest.mark.skipif(
@@ -71,6 +73,27 @@ def test_a_second_identical_call_trains_nothing(trained):
     again = wb.finetune(_rows(), epochs=12, learning_rate=2e-3, data_dir=data_dir, progress=False)
     assert not again.trained
     assert again.path == tuned.path and again.key == tuned.key and again.stats == tuned.stats
+    assert again.adapter == tuned.adapter
+
+
+@needs_torch
+def test_the_lora_adapter_is_kept_for_other_servers(trained):
+    tuned, _ = trained
+    config = json.loads((tuned.adapter / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == 16
+    assert (tuned.adapter / "adapter_model.safetensors").stat().st_size > 1_000_000
+    assert str(tuned.adapter) in tuned.card.read_text()
+
+
+@needs_torch
+def test_the_adapter_served_on_the_base_model_gives_the_trained_answers_too(trained):
+    tuned, data_dir = trained
+    adapter = convert_adapter_to_gguf(tuned.adapter, data_dir / "adapter.f16.gguf")
+    llm = wb.connect(lora=adapter, data_dir=data_dir)  # llama-server --lora over the shipped Q4_1 base
+    after = llm.chat_many(list(SECRETS), temperature=0.0, max_tokens=16, progress=False)
+    words = [answer.split()[-1].rstrip(".") for answer in SECRETS.values()]
+    learned = sum(any(word in (reply or "") for word in words) for reply in after["response"])
+    assert learned >= 6, after["response"].to_list()
 
 
 @needs_torch

@@ -3,11 +3,13 @@
 The base model is a GGUF file (the embedded SmolLM2 is one). ``transformers`` loads it dequantised to
 float32 for training; llama.cpp's own ``convert_hf_to_gguf.py``, from the same pinned llama.cpp source the
 server is built from, writes the trained weights back as GGUF (Q8_0 by default, which the converter
-writes directly: no ``llama-quantize`` needed).
+writes directly: no ``llama-quantize`` needed). Its ``convert_lora_to_gguf.py`` turns a LoRA adapter into
+a GGUF adapter for ``llama-server --lora``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +22,7 @@ __all__ = [
     "CPU_TORCH_HINT",
     "ConversionError",
     "TrainingDependencyError",
+    "convert_adapter_to_gguf",
     "convert_to_gguf",
     "gguf_facts",
     "llama_cpp_source",
@@ -100,21 +103,31 @@ def llama_cpp_source() -> Path:
 
 def convert_to_gguf(hf_dir: Path, target: Path, outtype: str = "q8_0") -> Path:
     """Write the Hugging Face model in ``hf_dir`` as one GGUF file at ``target`` with llama.cpp's converter."""
+    return _run_converter("convert_hf_to_gguf.py", [str(hf_dir), "--outtype", outtype], target)
+
+
+def convert_adapter_to_gguf(adapter_dir: Path, target: Path, outtype: str = "f16") -> Path:
+    """Write a peft LoRA adapter as a GGUF adapter at ``target`` (for ``wb.connect(..., lora=target)``, which
+    is ``llama-server --lora``) with llama.cpp's ``convert_lora_to_gguf.py``. The base's config comes from the
+    local folder the adapter was trained on, never from the network."""
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    base = Path(config.get("base_model_name_or_path") or "")
+    if not (base / "config.json").is_file():
+        raise ConversionError(f"the adapter in {adapter_dir} names no local base model folder (got {str(base)!r}).")
+    return _run_converter(
+        "convert_lora_to_gguf.py", [str(adapter_dir), "--base", str(base), "--outtype", outtype], target
+    )
+
+
+def _run_converter(script: str, arguments: list[str], target: Path) -> Path:
     source = llama_cpp_source()
     partial = target.with_suffix(".partial")
-    command = [
-        sys.executable,
-        str(source / "convert_hf_to_gguf.py"),
-        str(hf_dir),
-        "--outfile",
-        str(partial),
-        "--outtype",
-        outtype,
-    ]
+    command = [sys.executable, str(source / script), *arguments, "--outfile", str(partial)]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source / "gguf-py"), str(source)])}
+    environment["HF_HUB_OFFLINE"] = "1"
     done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     if done.returncode != 0 or not partial.is_file():
         tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
-        raise ConversionError(f"llama.cpp's converter failed (exit {done.returncode}):\n{tail}")
+        raise ConversionError(f"llama.cpp's {script} failed (exit {done.returncode}):\n{tail}")
     partial.replace(target)
     return target

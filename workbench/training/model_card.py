@@ -42,6 +42,7 @@ def model_card(facts: dict[str, Any], rows: pl.DataFrame) -> str:
         "parameters) on the rows below, made with the Synthetic Data Workbench.",
         "",
         "Serve it: `wb.connect(local_model=" + repr(str(facts["gguf"])) + ")`",
+        *_adapter_line(facts.get("adapter")),
         "",
         "## Base model",
         "",
@@ -88,3 +89,12 @@ def _cell(value: Any, width: int = 60) -> str:
     text = "" if value is None else " ".join(str(value).split())
     text = text if len(text) <= width else text[: width - 1] + "…"
     return text.replace("|", "\\|")
+
+
+def _adapter_line(adapter: str | None) -> list[str]:
+    if not adapter:
+        return []
+    return [
+        "",
+        f"The LoRA adapter itself, before merging, is in `{adapter}` (peft format: `peft`, vLLM's `--lora-modules`).",
+    ]
