@@ -35,12 +35,15 @@ _EXTERNAL_STYLE = re.compile(r"<link[^>]+href=\"https?://[^\"]+\"[^>]*>", re.IGN
 
 
 def execute(path: str | Path, timeout: int = 1800) -> nbformat.NotebookNode:
-    """Run a notebook top to bottom in a fresh kernel (working folder: the notebook's own)."""
+    """Run a notebook top to bottom in a fresh kernel (working folder: the notebook's own), then stop it."""
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(
+    client = NotebookClient(
         notebook, km=kernel_manager(), timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+    )
+    # nbclient leaves a kernel it was handed running; each would live until this process exits (then say
+    # "Parent appears to have exited"), and `make report` would hold one per notebook.
+    client.execute(cleanup_kc=True)
     return notebook
 
 
