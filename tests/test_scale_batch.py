@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -103,6 +104,10 @@ def test_cost_is_counted_at_the_batch_price(batch_api, data_dir):
     assert wb.batches(llm).frame()["est_cost_usd"].to_list() == [pytest.approx(row["cost_usd"])]
     online = llm.chat_many(["one two three"], progress=False)  # the same answer, read by an online call
     assert server.stats.received == 0 and online["cost_usd"].to_list() == [pytest.approx(row["cost_usd"])]
+    with sqlite3.connect(llm.cache.path) as db:  # as collected before the cache kept the price paid
+        db.execute("UPDATE responses SET price_factor = NULL")
+    again = until_done(lambda: llm.chat_many(["one two three"], progress=False, via="batch"))
+    assert again["cost_usd"].to_list() == [pytest.approx(row["cost_usd"])]
     listed = wb.batches(data_dir=data_dir)  # no connection: it lists, and says what it needs to refresh
     assert listed.frame().equals(wb.batches(llm).frame())
     with pytest.raises(wb.InputError, match=r"pass the connection: wb.batches\(llm\)"):

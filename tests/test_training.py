@@ -88,7 +88,7 @@ def test_the_lora_adapter_is_kept_for_other_servers(trained):
 @needs_torch
 def test_the_adapter_served_on_the_base_model_gives_the_trained_answers_too(trained):
     tuned, data_dir = trained
-    adapter = convert_adapter_to_gguf(tuned.adapter, data_dir / "adapter.f16.gguf")
+    adapter = convert_adapter_to_gguf(str(tuned.adapter), str(data_dir / "adapter.f16.gguf"))  # strings, as typed
     llm = wb.connect(lora=adapter, data_dir=data_dir)  # llama-server --lora over the shipped Q4_1 base
     after = llm.chat_many(list(SECRETS), temperature=0.0, max_tokens=16, progress=False)
     words = [answer.split()[-1].rstrip(".") for answer in SECRETS.values()]

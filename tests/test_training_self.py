@@ -66,3 +66,13 @@ def test_the_command_line_runs_without_importing_itself_twice():
     )
     assert done.returncode == 0, done.stderr
     assert "--iterations" in done.stdout and "python -m workbench.training" in done.stdout
+
+
+def test_the_old_command_says_where_it_went():
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.training.self_train", "--iterations", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "python -m workbench.training" in done.stderr

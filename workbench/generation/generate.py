@@ -128,10 +128,10 @@ def _cut_hint(reply: dict[str, Any], options: dict[str, Any]) -> str:
     """What to do when the repaired reply was also cut at the token limit."""
     if reply["finish_reason"] != "length":
         return ""
-    limit = options.get("max_tokens") or options.get("max_completion_tokens")
-    return (
-        f"; the reply stopped at max_tokens={limit}: raise max_tokens" if limit else "; the reply hit the token limit"
-    )
+    for name in ("max_tokens", "max_completion_tokens"):
+        if options.get(name):
+            return f"; the reply stopped at {name}={options[name]}: raise {name}"
+    return "; the reply hit the server's token limit: pass a higher max_tokens"
 
 
 def _repair_request(request: dict[str, Any], reply: str, problem: str) -> dict[str, Any]:

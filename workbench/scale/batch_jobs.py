@@ -287,7 +287,7 @@ def response_table(
                 "logprobs": getattr(response, "logprobs", None),
                 "tokens_in": response.tokens_in,
                 "tokens_out": response.tokens_out,
-                "cost_usd": response.cost(llm.price_for(request.model)),
+                "cost_usd": _cost(llm, request, response, held),
                 "latency_s": response.latency_s,
                 "cached": True,
                 "attempts": 0,
@@ -295,6 +295,14 @@ def response_table(
             }
         )
     return pl.DataFrame(rows, schema=RESPONSE_COLUMNS)
+
+
+def _cost(llm: LLM, request: ChatRequest, response: CachedResponse, held: dict[str, tuple]) -> float | None:
+    """At the price paid (an answer a job collected before the cache kept ``price_factor`` was paid at the batch
+    price)."""
+    if response.price_factor is None and held.get(request.key, (None, None))[1] == "answered":
+        response = replace(response, price_factor=BATCH_DISCOUNT)
+    return response.cost(llm.price_for(request.model))
 
 
 # --- the handle ------------------------------------------------------------------------------------

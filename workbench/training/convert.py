@@ -101,22 +101,27 @@ def llama_cpp_source() -> Path:
     return llama_cpp_source_dir()
 
 
-def convert_to_gguf(hf_dir: Path, target: Path, outtype: str = "q8_0") -> Path:
+def convert_to_gguf(hf_dir: str | Path, target: str | Path, outtype: str = "q8_0") -> Path:
     """Write the Hugging Face model in ``hf_dir`` as one GGUF file at ``target`` with llama.cpp's converter."""
-    return _run_converter("convert_hf_to_gguf.py", [str(hf_dir), "--outtype", outtype], target)
+    return _run_converter("convert_hf_to_gguf.py", [str(hf_dir), "--outtype", outtype], Path(target))
 
 
-def convert_adapter_to_gguf(adapter_dir: Path, target: Path, outtype: str = "f16") -> Path:
+def convert_adapter_to_gguf(adapter_dir: str | Path, target: str | Path, outtype: str = "f16") -> Path:
     """Write a peft LoRA adapter as a GGUF adapter at ``target`` (for ``wb.connect(..., lora=target)``, which
     is ``llama-server --lora``) with llama.cpp's ``convert_lora_to_gguf.py``. The base's config comes from the
     local folder the adapter was trained on, never from the network."""
+    adapter_dir = Path(adapter_dir)
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
-    base = Path(config.get("base_model_name_or_path") or "")
-    if not (base / "config.json").is_file():
-        raise ConversionError(f"the adapter in {adapter_dir} names no local base model folder (got {str(base)!r}).")
-    return _run_converter(
-        "convert_lora_to_gguf.py", [str(adapter_dir), "--base", str(base), "--outtype", outtype], target
-    )
+    named = config.get("base_model_name_or_path")
+    if not named:
+        raise ConversionError(f"the adapter in {adapter_dir} does not name its base model folder.")
+    if not (Path(named) / "config.json").is_file():
+        raise ConversionError(
+            f"the adapter's base model folder {named} is gone (it is a cache of the base GGUF, dequantised); "
+            "run wb.finetune once more on any rows to rebuild it, then convert again."
+        )
+    arguments = [str(adapter_dir), "--base", named, "--outtype", outtype]
+    return _run_converter("convert_lora_to_gguf.py", arguments, Path(target))
 
 
 def _run_converter(script: str, arguments: list[str], target: Path) -> Path:

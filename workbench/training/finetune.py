@@ -8,8 +8,8 @@ The rows are the ones ``wb.export.openai_chat`` writes (the user turn is the tas
 response). The base GGUF is loaded dequantised to float32 by ``transformers``; a ``peft`` LoRA (``mode="lora"``)
 or every weight (``mode="full"``) is trained with AdamW; the LoRA is merged into the weights and llama.cpp's
 converter writes one GGUF (Q8_0: about 145 MB for SmolLM2-135M). A merged file rather than the adapter over the
-base (``llama-server --lora``): ``bench/train.py`` serves both, and the merged one ran 1.2-1.35x faster with the
-same answers. The adapter is kept too (``tuned.adapter``, peft format; ``convert.convert_adapter_to_gguf``).
+base (``llama-server --lora``): ``bench/train.py`` serves both, and the merged one ran 1.2-1.35x faster with
+nearly the same answers. The adapter is kept too (``tuned.adapter``, peft format; ``convert.convert_adapter_to_gguf``).
 
 Training is keyed like the response cache: the SHA-256 of the chat rows, the base file and every setting.
 The same call again finds the model under ``data/models/`` and trains nothing. Before training starts the
@@ -63,7 +63,9 @@ class TunedModel:
     trained: bool
     settings: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
-    adapter: Path | None = None  # the LoRA adapter before merging (peft format: vLLM's --lora-modules, peft)
+    # the LoRA adapter before merging (peft format: peft, vLLM's --lora-modules); None for a full fine-tune, and
+    # for a model trained before adapters were kept (2026-11-26) or whose adapter folder was deleted
+    adapter: Path | None = None
 
     def connect(self, **settings: Any) -> LLM:
         """Serve the tuned model through the embedded llama.cpp server: ``wb.connect(local_model=path)``."""
@@ -190,6 +192,7 @@ def _finished(target: Path) -> TunedModel | None:
     if not gguf.is_file():
         return None
     adapter = Path(facts["adapter"]) if facts.get("adapter") else None
+    adapter = adapter if adapter is not None and adapter.is_dir() else None
     card = target / "MODEL_CARD.md"
     return TunedModel(gguf, card, facts["key"], False, facts["settings"], facts["stats"], adapter)
 

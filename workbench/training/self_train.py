@@ -258,3 +258,7 @@ def self_train(
     table = pl.DataFrame(rows)
     samples = pl.concat(everything, how="diagonal_relaxed") if everything else pl.DataFrame()
     return SelfTraining(table, samples, models, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    raise SystemExit("The self-training command is now: python -m workbench.training --iterations 2 --k 4")
