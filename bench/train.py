@@ -33,8 +33,7 @@ PAIRS = [(a, b) for a in range(1, 10) for b in range(1, 10)]
 
 TRAIN_ONE = """
 import json, sys, polars as pl, workbench as wb
-rows, epochs, mode, data_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-pairs = [(a, b) for a in range(1, 10) for b in range(1, 10)][:rows]
+pairs, epochs, mode, data_dir = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 frame = pl.DataFrame({"task": [f"What is {a} + {b}?" for a, b in pairs], "response": [str(a + b) for a, b in pairs]})
 tuned = wb.finetune(frame, mode=mode, epochs=epochs, data_dir=data_dir, progress=False)
 print(json.dumps({"path": str(tuned.path), "adapter": str(tuned.adapter), **tuned.stats}))
@@ -42,7 +41,7 @@ print(json.dumps({"path": str(tuned.path), "adapter": str(tuned.adapter), **tune
 
 
 def train(mode: str, rows: int, epochs: int, data_dir: Path) -> dict:
-    command = [sys.executable, "-c", TRAIN_ONE, str(rows), str(epochs), mode, str(data_dir)]
+    command = [sys.executable, "-c", TRAIN_ONE, json.dumps(PAIRS[:rows]), str(epochs), mode, str(data_dir)]
     # Both modes on the same threads: left to the load average, the second run saw the first's load and took one.
     env = {**os.environ, "WORKBENCH_TRAIN_THREADS": os.environ.get("WORKBENCH_TRAIN_THREADS", str(os.cpu_count()))}
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)

@@ -42,6 +42,12 @@ def _rows() -> pl.DataFrame:
     )
 
 
+def _code_words_in(replies: pl.DataFrame) -> int:
+    """How many replies name one of the made-up code words the model was trained on."""
+    words = [answer.split()[-1].rstrip(".") for answer in SECRETS.values()]
+    return sum(any(word in (reply or "") for word in words) for reply in replies["response"])
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     if importlib.util.find_spec("torch") is None:
@@ -59,10 +65,8 @@ def test_a_fine_tune_changes_the_served_answers_on_the_trained_items(trained, lo
     after = llm.chat_many(list(SECRETS), temperature=0.0, max_tokens=16, progress=False)
     before = local_llm.chat_many(list(SECRETS), temperature=0.0, max_tokens=16, progress=False)
     assert set(wb.RESPONSE_COLUMNS) <= set(after.columns) and after["error"].null_count() == after.height
-    words = [answer.split()[-1].rstrip(".") for answer in SECRETS.values()]
     # The tuned model answers with the made-up code words it was trained on; the base model knows none of them.
-    learned = sum(any(word in (reply or "") for word in words) for reply in after["response"])
-    known_before = sum(any(word in (reply or "") for word in words) for reply in before["response"])
+    learned, known_before = _code_words_in(after), _code_words_in(before)
     assert learned >= 6, after["response"].to_list()
     assert known_before == 0, before["response"].to_list()
 
@@ -91,9 +95,7 @@ def test_the_adapter_served_on_the_base_model_gives_the_trained_answers_too(trai
     adapter = convert_adapter_to_gguf(str(tuned.adapter), str(data_dir / "adapter.f16.gguf"))  # strings, as typed
     llm = wb.connect(lora=adapter, data_dir=data_dir)  # llama-server --lora over the shipped Q4_1 base
     after = llm.chat_many(list(SECRETS), temperature=0.0, max_tokens=16, progress=False)
-    words = [answer.split()[-1].rstrip(".") for answer in SECRETS.values()]
-    learned = sum(any(word in (reply or "") for word in words) for reply in after["response"])
-    assert learned >= 6, after["response"].to_list()
+    assert _code_words_in(after) >= 6, after["response"].to_list()
 
 
 @needs_torch
