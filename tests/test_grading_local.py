@@ -39,18 +39,35 @@ def test_the_arithmetic_task_runs_its_rounds_with_lineage_intact(local_llm):
     assert history.filter(pl.col("stop_reason").is_not_null())["lineage_id"].n_unique() == 4
 
 
-def test_the_embedded_judge_scores_a_degenerate_response_instead_of_echoing_it_past_its_tokens(local_llm):
-    # Replies the embedded model wrote in notebook 04: graded, the judge began repeating them in its reason
-    # and ran out of tokens before the score, so no row had both a judge verdict and a verifier verdict.
+def _degenerate_samples() -> pl.DataFrame:
     responses = [
         '{"question": "1,001,983,820,' + "033," * 12 + "131," * 40 + '", "answer": 15}',
         '{"question": "A school trip to the ' + "+ " * 120 + '"}',
         '{"question": "1.0; no. 2; 0.7; 0.2; ' + "2; 1; 1.2; 3; 4; 2.5; " * 12 + '"}',
     ]
     samples = pl.DataFrame({"sample_id": ["a", "b", "c"], "task": ["Write a math word problem."] * 3})
-    samples = samples.with_columns(response=pl.Series(responses))
+    return samples.with_columns(response=pl.Series(responses))
+
+
+def test_the_embedded_judge_scores_a_degenerate_response_instead_of_echoing_it_past_its_tokens(local_llm):
+    # Replies the embedded model wrote in notebook 04: graded, the judge began repeating them in its reason
+    # and ran out of tokens before the score, so no row had both a judge verdict and a verifier verdict.
+    samples = _degenerate_samples()
 
     graded = wb.grade(local_llm, samples, arithmetic.RUBRIC, progress=False)
 
     assert graded["scored"].all(), graded["unscored_reason"].to_list()
     assert graded["reason"].str.len_chars().max() <= 200
+
+
+def test_the_embedded_pairwise_judge_gives_every_verdict_on_degenerate_responses(local_llm):
+    # Before its reason was bounded too, 5 of these 6 verdicts were lost the same way as the grades above.
+    degenerate = _degenerate_samples()
+    plain = degenerate.with_columns(
+        response=pl.lit('{"question": "Ann has 3 apples and buys 4. How many?", "answer": 7}')
+    )
+
+    verdicts = wb.compare(local_llm, degenerate, plain, arithmetic.RUBRIC, task_column="task", progress=False)
+
+    assert verdicts["verdict_ab"].null_count() == 0 and verdicts["verdict_ba"].null_count() == 0, verdicts["error"]
+    assert verdicts["reason_ab"].str.len_chars().max() <= 200

@@ -19,13 +19,13 @@ from ..columns import task_texts
 from ..errors import InputError
 from ..models._sync import run_sync
 from ..models.client import LLM
-from .rubrics import Rubric
+from .rubrics import JUDGE_REASON, Rubric
 
 __all__ = ["acompare", "compare"]
 
 _SCHEMA = {
     "type": "object",
-    "properties": {"reason": {"type": "string"}, "winner": {"type": "string", "enum": ["1", "2", "tie"]}},
+    "properties": {"reason": dict(JUDGE_REASON), "winner": {"type": "string", "enum": ["1", "2", "tie"]}},
     "required": ["reason", "winner"],
     "additionalProperties": False,
 }

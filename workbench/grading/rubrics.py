@@ -15,12 +15,14 @@ from typing import Any
 from ..errors import InputError
 from ..generation.grids import shipped_data_dir
 
-__all__ = ["Rubric"]
+__all__ = ["JUDGE_REASON", "REASON_MAX_CHARS", "Rubric"]
 
 REASON_MAX_CHARS = 200
 """The judge's reason is cut here by the grammar, so a judge that starts repeating its input (the embedded
 model does, on a degenerate response) still closes its JSON and gives a score instead of running out of
 tokens. A run of digits costs about a token a character, so this fits the judge's 256 tokens."""
+JUDGE_REASON = {"type": "string", "maxLength": REASON_MAX_CHARS}
+"""The ``reason`` field of every judge's output schema (graded and pairwise verdicts alike); copy it into a schema."""
 
 
 class Rubric:
@@ -79,10 +81,9 @@ class Rubric:
 
     def json_schema(self) -> dict[str, Any]:
         """The judge's output schema: a short reason, then the score (reason first, so it is thought out)."""
-        reason = {"type": "string", "maxLength": REASON_MAX_CHARS}
         return {
             "type": "object",
-            "properties": {"reason": reason, "score": {"type": "integer", "enum": self.values}},
+            "properties": {"reason": dict(JUDGE_REASON), "score": {"type": "integer", "enum": self.values}},
             "required": ["reason", "score"],
             "additionalProperties": False,
         }
