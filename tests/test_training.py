@@ -181,3 +181,8 @@ def test_training_threads_can_be_fixed_and_a_bad_value_says_what_it_must_be(monk
         training_threads()
     monkeypatch.delenv("WORKBENCH_TRAIN_THREADS")
     assert 1 <= training_threads() <= (os.cpu_count() or 1)
+
+
+def test_converting_a_folder_that_holds_no_adapter_says_what_to_pass(tmp_path):
+    with pytest.raises(wb.InputError, match=r"holds no adapter_config.json: pass the adapter folder"):
+        convert_adapter_to_gguf(tmp_path, tmp_path / "adapter.gguf")

@@ -76,3 +76,25 @@ def test_the_old_command_says_where_it_went():
         timeout=120,
     )
     assert done.returncode != 0 and "python -m workbench.training" in done.stderr
+
+
+@pytest.mark.parametrize("counts", [{"k": 0}, {"iterations": 0}, {"train_items": -1}, {"heldout_items": 2.5}])
+def test_a_count_below_one_is_refused_before_any_model_starts(counts, tmp_path):
+    name = next(iter(counts))
+    with pytest.raises(wb.InputError, match=f"{name} must be a positive whole number"):
+        wb.self_train("arithmetic", data_dir=tmp_path, serve=_never_served, **counts)
+
+
+def _never_served(path):
+    raise AssertionError("bad input must be refused before a model is served")
+
+
+def test_bad_input_on_the_command_line_is_one_line_that_says_what_to_change():
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.training", "--arms", "unfiltered"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "InputError: arms are chosen from verifier" in done.stderr and "must include 'verifier'" in done.stderr

@@ -15,6 +15,8 @@ are recorded in the row's ``error`` column and the batch goes on.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ConfigError",
     "EndpointUnreachableError",
@@ -24,6 +26,7 @@ __all__ = [
     "PromptError",
     "SchemaError",
     "WorkbenchError",
+    "check_counts",
 ]
 
 
@@ -57,3 +60,10 @@ class LocalModelError(WorkbenchError):
 
 class EndpointUnreachableError(WorkbenchError):
     """Not one request of a batch reached the endpoint, after every retry."""
+
+
+def check_counts(**counts: Any) -> None:
+    """Refuse any count that is not a whole number of 1 or more, naming it: ``check_counts(k=k, epochs=epochs)``."""
+    for name, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InputError(f"{name} must be a positive whole number, got {value!r}.")

@@ -12,7 +12,8 @@ import argparse
 
 import polars as pl
 
-from .self_train import ARMS, self_train
+from ..errors import WorkbenchError
+from .self_train import ARMS, SelfTraining, self_train
 
 
 def main() -> None:
@@ -30,7 +31,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    result = self_train(
+    try:
+        result = _run(args)
+    except WorkbenchError as exc:  # bad input: the message says what to change, without a traceback
+        raise SystemExit(f"{type(exc).__name__}: {exc}") from None
+    with pl.Config(tbl_width_chars=200, tbl_cols=20, float_precision=3, tbl_rows=50):
+        print(result.table)
+    print(f"wall time: {result.seconds:.0f} s")
+
+
+def _run(args: argparse.Namespace) -> SelfTraining:
+    return self_train(
         args.task,
         iterations=args.iterations,
         k=args.k,
@@ -41,9 +52,6 @@ def main() -> None:
         epochs=args.epochs,
         data_dir=args.data_dir,
     )
-    with pl.Config(tbl_width_chars=200, tbl_cols=20, float_precision=3, tbl_rows=50):
-        print(result.table)
-    print(f"wall time: {result.seconds:.0f} s")
 
 
 if __name__ == "__main__":

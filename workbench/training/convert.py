@@ -111,6 +111,11 @@ def convert_adapter_to_gguf(adapter_dir: str | Path, target: str | Path, outtype
     is ``llama-server --lora``) with llama.cpp's ``convert_lora_to_gguf.py``. The base's config comes from the
     local folder the adapter was trained on, never from the network."""
     adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise InputError(
+            f"{adapter_dir} holds no adapter_config.json: pass the adapter folder of a LoRA fine-tune "
+            "(tuned.adapter; a full fine-tune has none)."
+        )
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
     named = config.get("base_model_name_or_path")
     if not named:

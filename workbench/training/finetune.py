@@ -34,7 +34,7 @@ from typing import Any
 import polars as pl
 
 from ..curation.export import openai_chat
-from ..errors import ConfigError, InputError, WorkbenchError
+from ..errors import ConfigError, InputError, WorkbenchError, check_counts
 from ..models.client import LLM
 from ..models.config import load_settings
 from ..models.local import default_model_path
@@ -103,7 +103,7 @@ def finetune(
     require_training_packages()
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
-    _check_numbers(epochs=epochs, batch_size=batch_size, rank=rank, max_length=max_length)
+    check_counts(epochs=epochs, batch_size=batch_size, rank=rank, max_length=max_length)
     base_path = Path(base).expanduser().resolve() if base else default_model_path()
     facts = gguf_facts(base_path)
     settings = {
@@ -132,12 +132,6 @@ def finetune(
     chat_file.replace(target / "train.chat.jsonl")
     frame.write_parquet(target / "train.parquet")
     return _train_and_write(frame, target, base_path, base_info, settings, key, response, task_column, progress)
-
-
-def _check_numbers(**numbers: int) -> None:
-    for name, value in numbers.items():
-        if not isinstance(value, int) or value < 1:
-            raise InputError(f"{name} must be a positive whole number, got {value!r}.")
 
 
 def _models_dir(data_dir: str | Path | None) -> Path:

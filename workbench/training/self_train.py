@@ -33,7 +33,7 @@ import polars as pl
 
 from ..curation.contamination import contamination
 from ..curation.dedup import normalise
-from ..errors import InputError
+from ..errors import InputError, check_counts
 from ..grading.grade import grade
 from ..grading.rubrics import Rubric
 from ..models.client import LLM
@@ -200,6 +200,7 @@ def self_train(
     ``wb.connect(local_model=path)``, the embedded llama.cpp server.
     """
     started = time.perf_counter()
+    check_counts(iterations=iterations, k=k, train_items=train_items, heldout_items=heldout_items)
     task = _task(task)
     unknown = [arm for arm in arms if arm not in ARMS]
     if unknown or "verifier" not in arms:
