@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
-from workbench.grading import arithmetic
+from workbench.grading import word_problems
 
 pytestmark = pytest.mark.local_model
 
@@ -27,8 +27,8 @@ def test_the_embedded_judge_scores_in_range_or_says_why_not(local_llm):
             assert row["unscored_reason"]
 
 
-def test_the_arithmetic_task_runs_its_rounds_with_lineage_intact(local_llm):
-    history, table = arithmetic.run_rounds(local_llm, topics=["apples", "trains"], n=2, rounds=2, progress=False)
+def test_the_word_problem_task_runs_its_rounds_with_lineage_intact(local_llm):
+    history, table = word_problems.run_rounds(local_llm, topics=["apples", "trains"], n=2, rounds=2, progress=False)
 
     assert table["round"][0] == 0 and table["rows"].to_list() == [4] * table.height
     assert set(table.columns) >= {"mean_score", "pass_rate", "verified_rate", "judge_vs_verifier_accuracy"}
@@ -54,7 +54,7 @@ def test_the_embedded_judge_scores_a_degenerate_response_instead_of_echoing_it_p
     # and ran out of tokens before the score, so no row had both a judge verdict and a verifier verdict.
     samples = _degenerate_samples()
 
-    graded = wb.grade(local_llm, samples, arithmetic.RUBRIC, progress=False)
+    graded = wb.grade(local_llm, samples, word_problems.RUBRIC, progress=False)
 
     assert graded["scored"].all(), graded["unscored_reason"].to_list()
     assert graded["reason"].str.len_chars().max() <= 200
@@ -67,7 +67,7 @@ def test_the_embedded_pairwise_judge_gives_every_verdict_on_degenerate_responses
         response=pl.lit('{"question": "Ann has 3 apples and buys 4. How many?", "answer": 7}')
     )
 
-    verdicts = wb.compare(local_llm, degenerate, plain, arithmetic.RUBRIC, task_column="task", progress=False)
+    verdicts = wb.compare(local_llm, degenerate, plain, word_problems.RUBRIC, task_column="task", progress=False)
 
     assert verdicts["verdict_ab"].null_count() == 0 and verdicts["verdict_ba"].null_count() == 0, verdicts["error"]
     assert verdicts["reason_ab"].str.len_chars().max() <= 200

@@ -70,7 +70,7 @@ def mean_pairwise_jaccard(texts: list[str], pairs: int = 2000, seed: int = 0) ->
 
 def embedding_spread(llm: Any, texts: list[str], model: str | None = None) -> float:
     """Mean cosine distance of the texts' embeddings to their centroid, from ``/v1/embeddings``."""
-    from ..models._sync import run_sync
+    from ..models.sync import run_sync
 
     async def fetch() -> list[list[float]]:
         async with llm.async_client() as client:

@@ -18,8 +18,8 @@ import polars as pl
 
 from ..columns import GENERATION_COLUMNS
 from ..errors import InputError, SchemaError
-from ..models._sync import run_sync
 from ..models.client import LLM
+from ..models.sync import run_sync
 from .grids import as_variables
 from .prompts import Prompt
 from .structured import OutputSchema, ReplyInvalid

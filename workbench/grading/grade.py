@@ -32,8 +32,8 @@ import polars as pl
 
 from ..columns import require_columns, task_texts
 from ..errors import InputError
-from ..models._sync import run_sync
 from ..models.client import LLM
+from ..models.sync import run_sync
 from .rubrics import Rubric
 
 __all__ = ["GRADE_COLUMNS", "WEIGHTED_COLUMNS", "agrade", "grade", "verify", "weighted_score"]

@@ -17,8 +17,8 @@ import polars as pl
 
 from ..columns import task_texts
 from ..errors import InputError
-from ..models._sync import run_sync
 from ..models.client import LLM
+from ..models.sync import run_sync
 from .rubrics import JUDGE_REASON, Rubric
 
 __all__ = ["acompare", "compare"]

@@ -24,8 +24,8 @@ import polars as pl
 from ..columns import task_texts
 from ..errors import InputError
 from ..generation.structured import OutputSchema, ReplyInvalid
-from ..models._sync import run_sync
 from ..models.client import LLM
+from ..models.sync import run_sync
 from .grade import agrade
 from .rubrics import Rubric
 

@@ -13,7 +13,7 @@
     pricing.py     list prices, and what a response cost
     local.py       the embedded model: llama.cpp's llama-server on a loopback port, started on demand
     llama_build.py builds llama-server once per machine from a pinned source, cached in ~/.cache/workbench
-    _sync.py       the sync form of every async call, also inside a running Jupyter kernel
+    sync.py        the sync form of every async call, also inside a running Jupyter kernel
 
 Nothing here imports from the layers above (generation, grading, curation, views).
 """

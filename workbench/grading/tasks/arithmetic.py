@@ -9,20 +9,11 @@ model, outside the 10-80% window, so that setting is not shipped.)
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
-from . import Task, register
+from .base import Task, last_integer, register
 
-__all__ = ["TASK", "last_integer"]
-
-_INTEGER = re.compile(r"-?\d[\d,]*")
-
-
-def last_integer(response: str | None) -> str | None:
-    """The last integer written in ``response`` (thousands commas dropped), or None."""
-    found = _INTEGER.findall(response or "")
-    return found[-1].replace(",", "") if found else None
+__all__ = ["TASK"]
 
 
 def _sample(rng: random.Random, difficulty: int) -> dict[str, Any]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from . import Task, register
-from .arithmetic import last_integer
+from .base import Task, last_integer, register
 
 __all__ = ["TASK"]
 

@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any
 
 from ...errors import ConfigError
-from . import Task, register
+from .base import Task, register
 
 __all__ = ["INSTRUCTIONS", "TASK", "checkers"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.grading.arithmetic import check_answer, safe_eval
+from workbench.grading.word_problems import check_answer, safe_eval
 
 
 @pytest.mark.parametrize(

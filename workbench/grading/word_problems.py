@@ -7,7 +7,7 @@ with the stated answer. What it checks is that the answer is the value of the st
 whether the expression fits the question is left to the judge. It is the yardstick for whether
 self-grading helps: the verified-correct rate per round, and how far the judge agrees with it.
 
-    python -m workbench.grading.arithmetic --rounds 3      # the per-round table on the embedded model
+    python -m workbench.grading.word_problems --rounds 3      # the per-round table on the embedded model
 """
 
 from __future__ import annotations
