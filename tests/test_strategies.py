@@ -9,7 +9,7 @@ import pytest
 
 from workbench.errors import InputError
 from workbench.grading import tasks
-from workbench.grading.strategies import MINIMUM_BUDGET, STRATEGIES, compare_strategies, strategy_table, wilson
+from workbench.grading.strategies import MINIMUM_BUDGET, STRATEGIES, compare_strategies, strategy_table
 
 ITEMS = 5
 BUDGET = 4
@@ -125,11 +125,6 @@ def test_a_verifier_that_raises_is_recorded_and_the_run_goes_on(fake_server, con
     assert raised["verified"].is_null().all()
     assert strategy_table(rows)["verify_errors"][0] == raised.height
     assert rows.height == 6
-
-
-def test_wilson_interval_matches_the_textbook_value():
-    low, high = wilson(8, 10)  # Wilson 95%: 0.4902 .. 0.9433
-    assert (round(low, 4), round(high, 4)) == (0.4902, 0.9433)
 
 
 def test_the_strategies_chart_draws_the_table(fake_server, connect_to):

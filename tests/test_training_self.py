@@ -11,7 +11,7 @@ import pytest
 
 import workbench as wb
 from workbench.grading import tasks
-from workbench.training.self_train import check_heldout, split_items, wilson
+from workbench.training.self_train import check_heldout, split_items
 
 
 def test_the_split_keeps_held_out_items_out_of_training():
@@ -34,12 +34,6 @@ def test_a_leaking_training_set_is_refused_naming_the_rows():
     )
     with pytest.raises(wb.InputError, match=r"2 training row\(s\) repeat held-out items: leak-a, leak-b"):
         check_heldout(rows, heldout, "arithmetic")
-
-
-def test_wilson_interval_brackets_the_rate():
-    low, high = wilson(59, 100)
-    assert 0.49 < low < 0.59 < high < 0.69
-    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
 
 
 @pytest.mark.local_model

@@ -19,7 +19,8 @@ import polars as pl
 
 from ..models.client import LLM
 from . import tasks as task_registry
-from .strategies import RUBRIC, compare_strategies, judge_kept, strategy_table, wilson
+from .stats import mcnemar, wilson
+from .strategies import RUBRIC, compare_strategies, judge_kept, strategy_table
 from .trust import agreement
 
 __all__ = ["CLAIMS", "PASS_ABOVE", "against_single", "calibrate", "claims", "judge_vs_verifier", "run_experiment"]
@@ -95,11 +96,9 @@ def against_single(rows: pl.DataFrame, *, alpha: float = 0.05) -> pl.DataFrame:
 
     ``better``/``worse``: items verified by the strategy but not by the single sample, and the
     reverse; ``p_value``: exact McNemar test (a two-sided binomial test on those discordant items,
-    scipy's ``binomtest``); ``effect``: "raises", "lowers" or "no clear change" at ``alpha``. The
+    ``stats.mcnemar``); ``effect``: "raises", "lowers" or "no clear change" at ``alpha``. The
     judge columns show whether the judge liked the strategy's data more than the single sample's.
     """
-    from scipy.stats import binomtest
-
     kept = rows.filter(pl.col("selected")).select(
         "task", "strategy", "item_id", ok=pl.col("verified").fill_null(False), judged=pl.col("judge_score")
     )
@@ -114,7 +113,7 @@ def against_single(rows: pl.DataFrame, *, alpha: float = 0.05) -> pl.DataFrame:
             joined = base.join(other, on="item_id", suffix="_s")
             better = int((joined["ok_s"] & ~joined["ok"]).sum())
             worse = int((joined["ok"] & ~joined["ok_s"]).sum())
-            p_value = binomtest(better, better + worse).pvalue if better + worse else 1.0
+            p_value = mcnemar(better, worse)
             change = (better - worse) / joined.height
             effect = "no clear change" if p_value >= alpha else ("raises" if change > 0 else "lowers")
             out.append(

@@ -42,10 +42,11 @@ from typing import Any
 import polars as pl
 
 from ..errors import InputError
-from ..models._sync import run_sync
 from ..models.client import LLM
+from ..models.sync import run_sync
 from .grade import agrade
 from .rubrics import Rubric
+from .stats import wilson
 from .tasks import Task, get
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "compare_strategies",
     "judge_kept",
     "strategy_table",
-    "wilson",
 ]
 
 STRATEGIES = ("single", "self_refine", "verifier_refine", "best_of_judge", "best_of_verifier", "majority_vote")
@@ -406,16 +406,6 @@ def _chosen(task: Task, strategies, budget: int) -> list[str]:
 
 
 # --- the table ----------------------------------------------------------------------------------------
-def wilson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float | None, float | None]:
-    """The Wilson score interval for a proportion (scipy's ``binomtest(...).proportion_ci``)."""
-    if trials == 0:
-        return None, None
-    from scipy.stats import binomtest
-
-    interval = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(interval.low), float(interval.high)
-
-
 def strategy_table(rows: pl.DataFrame) -> pl.DataFrame:
     """One row per (task, strategy): verified rate of the kept data with a 95% Wilson interval, yield,
     calls, tokens, cost, tokens per verified item and the judge's mean score of the kept rows.

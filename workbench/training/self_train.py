@@ -22,7 +22,6 @@ Arms, run the same way at the same budget (every arm trains on as many rows as t
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,11 +35,12 @@ from ..curation.dedup import normalise
 from ..errors import InputError, check_counts
 from ..grading.grade import grade
 from ..grading.rubrics import Rubric
+from ..grading.stats import wilson
 from ..models.client import LLM
 from ..models.connect import connect
 from .finetune import finetune
 
-__all__ = ["ARMS", "JUDGE_RUBRIC", "SelfTraining", "check_heldout", "self_train", "split_items", "wilson"]
+__all__ = ["ARMS", "JUDGE_RUBRIC", "SelfTraining", "check_heldout", "self_train", "split_items"]
 
 ARMS = ("verifier", "unfiltered", "judge", "gold")
 JUDGE_RUBRIC = Rubric(
@@ -60,16 +60,6 @@ class SelfTraining:
     samples: pl.DataFrame
     models: dict[tuple[int, str], Any]
     seconds: float
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score 95% interval of a rate ``successes / n``."""
-    if n == 0:
-        return (0.0, 1.0)
-    rate = successes / n
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def _task(task: Any) -> Any:
