@@ -5,12 +5,24 @@
     │   └── MissingAPIKeyError     a hosted backend needs a key that is not set
     ├── InputError                 data or arguments a step cannot use (also a ValueError)
     │   ├── PromptError            a template that cannot be parsed or rendered
-    │   └── SchemaError            a structured-output schema that is not a valid JSON schema
+    │   ├── SchemaError            a structured-output schema that is not a valid JSON schema
+    │   └── BatchFileError         a batch input file that breaks the Batch API's rules, or an
+    │                              unreadable results file                     (scale/batch_files)
     ├── LocalModelError            the embedded llama.cpp server could not start or find its model
-    └── EndpointUnreachableError   no request of a batch reached the server, after retries
+    ├── EndpointUnreachableError   no request of a batch reached the server, after retries
+    ├── RequestFailedError         the one request of ``llm.chat`` failed after every retry
+    ├── BatchRejectedError         the provider refused a batch job's upload or file  (scale/batch_jobs)
+    ├── BatchJobNotFoundError      a job in the job table the provider no longer knows (scale/batch_jobs)
+    ├── RayUnavailableError        Ray is not installed, or its cluster cannot be reached (scale/ray_runner)
+    ├── RayJobError                a Ray job stopped before every shard finished   (scale/ray_runner)
+    ├── TrainingDependencyError    the ``train`` extra is missing (also an ImportError) (training)
+    ├── ResourceError              not enough free memory or disk to train           (training/finetune)
+    └── ConversionError            llama.cpp's converter could not write a GGUF      (training/convert)
 
-Each message says what to do next. Errors of single requests inside a batch are never raised: they
-are recorded in the row's ``error`` column and the batch goes on.
+Every class is defined here, so the whole tree reads in one place; the module in brackets is where
+it is raised (and from where it is also importable). Each message says what to do next. Errors of
+single requests inside a batch are never raised: they are recorded in the row's ``error`` column
+and the batch goes on. ``tests/test_errors.py`` fails on a subclass this drawing does not name.
 """
 
 from __future__ import annotations
@@ -18,13 +30,22 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BatchFileError",
+    "BatchJobNotFoundError",
+    "BatchRejectedError",
     "ConfigError",
+    "ConversionError",
     "EndpointUnreachableError",
     "InputError",
     "LocalModelError",
     "MissingAPIKeyError",
     "PromptError",
+    "RayJobError",
+    "RayUnavailableError",
+    "RequestFailedError",
+    "ResourceError",
     "SchemaError",
+    "TrainingDependencyError",
     "WorkbenchError",
     "check_counts",
 ]
@@ -60,6 +81,42 @@ class LocalModelError(WorkbenchError):
 
 class EndpointUnreachableError(WorkbenchError):
     """Not one request of a batch reached the endpoint, after every retry."""
+
+
+class RequestFailedError(WorkbenchError):
+    """A single ``llm.chat`` request failed after every retry."""
+
+
+class BatchFileError(InputError):
+    """A batch file that breaks the Batch API's rules, or a results file that cannot be read."""
+
+
+class BatchRejectedError(WorkbenchError):
+    """The endpoint refused a batch: its upload, or the file's validation (the message names the line)."""
+
+
+class BatchJobNotFoundError(WorkbenchError):
+    """A job in the job table whose batch the provider no longer knows."""
+
+
+class RayUnavailableError(WorkbenchError):
+    """Ray is not installed, or the cluster at the given address cannot be reached."""
+
+
+class RayJobError(WorkbenchError):
+    """A Ray job stopped before every shard finished; the finished shards are kept."""
+
+
+class TrainingDependencyError(WorkbenchError, ImportError):
+    """Training needs torch, transformers, peft, gguf and sentencepiece (the ``train`` extra)."""
+
+
+class ResourceError(WorkbenchError):
+    """Not enough free memory or disk for the chosen training mode (checked before training starts)."""
+
+
+class ConversionError(WorkbenchError):
+    """llama.cpp's converter could not write the trained model as GGUF."""
 
 
 def check_counts(**counts: Any) -> None:

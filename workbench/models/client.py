@@ -20,21 +20,17 @@ import openai
 import polars as pl
 
 from ..columns import empty_responses
-from ..errors import WorkbenchError
-from ._sync import is_background_loop, run_sync
+from ..errors import RequestFailedError
 from .batch import normalise_requests, run_batch
 from .cache import ResponseCache
 from .config import Settings
 from .pricing import price_for
 from .routes import find_route
+from .sync import is_background_loop, run_sync
 
 __all__ = ["LLM", "RequestFailedError"]
 
 _caches: dict[str, ResponseCache] = {}
-
-
-class RequestFailedError(WorkbenchError):
-    """A single ``llm.chat`` request failed after every retry."""
 
 
 OPENAI_REFUSED_KEYWORDS = frozenset({"minLength", "maxLength"})

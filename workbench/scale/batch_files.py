@@ -27,7 +27,7 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from ..errors import InputError
+from ..errors import BatchFileError
 from ..models.batch import ChatRequest, normalise_requests, token_logprobs
 from ..models.cache import CachedResponse
 from ..models.client import LLM
@@ -48,10 +48,6 @@ __all__ = [
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
 CHAT_URL = "/v1/chat/completions"
-
-
-class BatchFileError(InputError):
-    """A batch file that breaks the Batch API's rules, or a results file that cannot be read."""
 
 
 def request_line(request: ChatRequest) -> bytes:

@@ -35,13 +35,13 @@ import openai
 import polars as pl
 
 from ..columns import RESPONSE_COLUMNS
-from ..errors import ConfigError, InputError, WorkbenchError
-from ..models._sync import run_sync
+from ..errors import BatchJobNotFoundError, BatchRejectedError, ConfigError, InputError, WorkbenchError
 from ..models.batch import ChatRequest
 from ..models.cache import CachedResponse
 from ..models.client import LLM
 from ..models.config import load_settings
 from ..models.pricing import cost_usd
+from ..models.sync import run_sync
 from .batch_files import CHAT_URL, MAX_BYTES, MAX_REQUESTS, parse_result_line, request_record, split_requests
 from .job_table import TERMINAL, Job, JobTable
 
@@ -58,14 +58,6 @@ __all__ = [
 BATCH_BACKENDS = ("openai",)  # backends whose endpoint has the Batch API (files + batches)
 BATCH_DISCOUNT = 0.5  # the Batch API costs half the list price
 LIMITS = {"max_requests": MAX_REQUESTS, "max_bytes": MAX_BYTES}
-
-
-class BatchRejectedError(WorkbenchError):
-    """The endpoint refused a batch: its upload, or the file's validation (the message names the line)."""
-
-
-class BatchJobNotFoundError(WorkbenchError):
-    """A job in the job table whose batch the provider no longer knows."""
 
 
 # --- the route: llm.chat_many(..., via="batch") -----------------------------------------------------

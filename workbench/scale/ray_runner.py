@@ -40,7 +40,7 @@ import polars as pl
 
 from ..columns import RESPONSE_COLUMNS, require_columns
 from ..curation.dedup import check_threshold, mark_clusters, normalise, shingles
-from ..errors import ConfigError, WorkbenchError
+from ..errors import ConfigError, RayJobError, RayUnavailableError
 from ..models.batch import ChatRequest
 from ..models.client import LLM
 from ..models.config import Settings
@@ -48,14 +48,6 @@ from ..models.config import Settings
 __all__ = ["RayJobError", "RayUnavailableError", "RunnerOptions", "ray_dedup", "ray_route", "start_ray", "stop_ray"]
 
 INSTALL_HINT = "pip install 'workbench[scale]' (or: pip install 'ray[data]')"
-
-
-class RayUnavailableError(WorkbenchError):
-    """Ray is not installed, or the cluster at the given address cannot be reached."""
-
-
-class RayJobError(WorkbenchError):
-    """A Ray job stopped before every shard finished; the finished shards are kept."""
 
 
 @dataclass

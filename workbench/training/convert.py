@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, WorkbenchError
+from ..errors import ConversionError, InputError, TrainingDependencyError
 
 __all__ = [
     "CPU_TORCH_HINT",
@@ -33,14 +33,6 @@ CPU_TORCH_HINT = (
     "pip install 'workbench[train]' --extra-index-url https://download.pytorch.org/whl/cpu "
     "(the CPU build of torch; a plain `pip install torch` on Linux downloads a ~3 GB CUDA build)"
 )
-
-
-class TrainingDependencyError(WorkbenchError, ImportError):
-    """Training needs torch, transformers, peft, gguf and sentencepiece (the ``train`` extra)."""
-
-
-class ConversionError(WorkbenchError):
-    """llama.cpp's converter could not write the trained model as GGUF."""
 
 
 def require_training_packages() -> None:

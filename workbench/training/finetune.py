@@ -34,7 +34,7 @@ from typing import Any
 import polars as pl
 
 from ..curation.export import openai_chat
-from ..errors import ConfigError, InputError, WorkbenchError, check_counts
+from ..errors import ConfigError, InputError, ResourceError, check_counts
 from ..models.client import LLM
 from ..models.config import load_settings
 from ..models.local import default_model_path
@@ -47,10 +47,6 @@ MODES = ("lora", "full")
 TRAINING_FORMAT = 1  # bump when a change to training would make the same key give a different model
 _DEFAULT_LR = {"lora": 1e-3, "full": 5e-5}
 _GB = 1024**3
-
-
-class ResourceError(WorkbenchError):
-    """Not enough free memory or disk for the chosen training mode (checked before training starts)."""
 
 
 @dataclass
