@@ -138,6 +138,7 @@ def test_the_public_names_are_pinned():
             "generate",
             "grade",
             "grid",
+            "is_pending",
             "load_seed_tasks",
             "per_round",
             "persona_generate",

@@ -216,6 +216,50 @@ def test_grade_goes_through_a_batch_job_too(batch_api, data_dir):
     assert server.batch_stats["batches_created"] == 2 and server.stats.received == 0
 
 
+def test_refine_goes_through_batch_jobs_step_by_step_and_ends_with_the_online_history(batch_api, data_dir, tmp_path):
+    server = batch_api()
+    llm = connect(server, data_dir)
+    rubric = wb.Rubric("Is the problem clear?", scale=(1, 5))
+    samples = until_done(lambda: wb.generate(llm, PROMPT, GRID, progress=False, via="batch"))
+    graded = until_done(lambda: wb.grade(llm, samples, rubric, progress=False, via="batch"))
+
+    def call():
+        return wb.refine(llm, graded, rubric, rounds=1, progress=False, via="batch")
+
+    first = call()
+    assert wb.is_pending(first) and not first.done  # the critiques' job
+    history = until_done(call, tries=20)
+
+    assert server.stats.received == 0  # critiques, revisions and re-grades all went through batch jobs
+    assert server.batch_stats["batches_created"] == 5  # generate, grade, then one job per step of the round
+    assert history["round"].to_list() == [0] * 6 + [1] * 6
+    online_llm = connect(server, tmp_path / "elsewhere")
+    online = wb.refine(
+        online_llm, wb.grade(online_llm, samples, rubric, progress=False), rubric, rounds=1, progress=False
+    )
+    same = ["sample_id", "parent_id", "lineage_id", "round", "critique", "response", "score", "stop_reason"]
+    assert history.select(same).equals(online.select(same))
+
+
+@pytest.mark.parametrize(
+    ("call", "entry"),
+    [
+        (lambda llm, frame, rubric: wb.compare(llm, frame, frame, rubric, via="batch"), "wb.compare"),
+        (lambda llm, frame, rubric: llm.chat("hi", via="batch"), "llm.chat"),
+        (lambda llm, frame, rubric: wb.self_instruct(llm, via="batch"), "wb.self_instruct"),
+        (lambda llm, frame, rubric: wb.evol_instruct(llm, via="batch"), "wb.evol_instruct"),
+        (lambda llm, frame, rubric: wb.grade(lambda row: True, frame, via="batch"), "wb.grade with a verifier"),
+    ],
+)
+def test_entry_points_that_need_every_answer_refuse_via_by_name(batch_api, data_dir, call, entry):
+    server = batch_api()
+    llm = connect(server, data_dir)
+    frame = pl.DataFrame({"task": ["t"], "response": ["r"]})
+    with pytest.raises(wb.InputError, match=rf"{entry} does not take via='batch'"):
+        call(llm, frame, wb.Rubric("Is it right?"))
+    assert server.batch_stats["batches_created"] == 0 and server.stats.received == 0
+
+
 def test_a_backend_without_a_batch_api_says_which_backends_have_one(fake_server, connect_to):
     with pytest.raises(wb.ConfigError, match=r"backend 'compatible' has no batch API.*one: openai.*write_batch_file"):
         connect_to(fake_server()).chat_many(["hi"], via="batch")

@@ -51,6 +51,7 @@ from .models.cache import ResponseCache
 from .models.client import LLM, RequestFailedError
 from .models.config import Settings
 from .models.connect import BACKENDS, connect
+from .models.routes import is_pending
 from .scale import batches
 from .training.finetune import TunedModel, finetune
 from .training.self_train import self_train
@@ -120,6 +121,7 @@ __all__ = [
     "explore",
     "generate",
     "grid",
+    "is_pending",
     "load_seed_tasks",
     "persona_generate",
     "personas",

@@ -19,6 +19,7 @@ import polars as pl
 from ..columns import GENERATION_COLUMNS
 from ..errors import InputError, SchemaError
 from ..models.client import LLM
+from ..models.routes import Answer, is_pending
 from ..models.sync import run_sync
 from .grids import as_variables
 from .prompts import Prompt
@@ -44,7 +45,7 @@ async def agenerate(
     progress: bool = True,
     via: str | None = None,
     **params: Any,
-) -> pl.DataFrame:
+) -> Answer:
     """The async form of :func:`generate`."""
     prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt)
     if not isinstance(n, int) or n < 1:
@@ -56,7 +57,7 @@ async def agenerate(
         params = {**params, "response_format": llm.json_format(output.json_schema, output.name)}
     requests = _requests(prompt, frame, n)
     replies = await llm.achat_many(requests, cache=cache, progress=progress, via=via, **params)
-    if not isinstance(replies, pl.DataFrame):  # via="batch": a handle while the job runs elsewhere
+    if is_pending(replies):  # via="batch": a handle while the job runs elsewhere
         return replies
     parsed = None
     if output is not None:
@@ -64,7 +65,9 @@ async def agenerate(
     return _run_table(prompt, frame, n, requests, replies, params, output, parsed)
 
 
-def generate(llm: LLM, prompt: Prompt | str, variables: Any = None, n: int = 1, schema: Any = None, **options: Any):
+def generate(
+    llm: LLM, prompt: Prompt | str, variables: Any = None, n: int = 1, schema: Any = None, **options: Any
+) -> Answer:
     """Generate ``n`` samples for every row of ``variables`` and return the run table.
 
     ``variables`` is a polars frame (e.g. ``wb.grid(...)``), a dict or a list of dicts; ``schema``

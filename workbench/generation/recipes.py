@@ -28,6 +28,7 @@ import polars as pl
 from ..curation.similarity import most_similar, rouge_l, words
 from ..errors import InputError
 from ..models.client import LLM
+from ..models.routes import Answer, refuse_via
 from .generate import generate
 from .grids import personas, shipped_data_dir
 from .prompts import Prompt
@@ -80,6 +81,7 @@ def self_instruct(
     **params: Any,
 ) -> pl.DataFrame:
     """Grow a pool of instructions from seed tasks; returns every candidate with ``kept`` and ``reason``."""
+    refuse_via(params, "wb.self_instruct")
     pool = _instructions(seeds if seeds is not None else load_seed_tasks())
     if rounds < 1 or prompts_per_round < 1 or not 1 <= examples <= len(pool):
         raise InputError(f"need rounds >= 1, prompts_per_round >= 1 and 1 <= examples <= {len(pool)} (the seeds).")
@@ -178,6 +180,7 @@ def evol_instruct(
     **params: Any,
 ) -> pl.DataFrame:
     """Evolve instructions for ``rounds``; every evolution with ``method``, its answer, ``kept`` and ``reason``."""
+    refuse_via(params, "wb.evol_instruct")
     current = _instructions(instructions if instructions is not None else load_seed_tasks())
     methods = methods or list(EVOLUTIONS)
     unknown = sorted(set(methods) - set(EVOLUTIONS))
@@ -262,7 +265,7 @@ def persona_generate(
     n: int = 1,
     seed: int = 0,
     **params: Any,
-) -> pl.DataFrame:
+) -> Answer:
     """Run ``prompt`` once per persona (crossed with ``variables``); the run table, one row per sample.
 
     ``people`` is a frame with a ``persona`` column, a list of persona texts, or a number of shipped

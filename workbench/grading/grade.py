@@ -33,6 +33,7 @@ import polars as pl
 from ..columns import require_columns, task_texts
 from ..errors import InputError
 from ..models.client import LLM
+from ..models.routes import Answer, is_pending
 from ..models.sync import run_sync
 from .rubrics import Rubric
 
@@ -71,9 +72,11 @@ async def agrade(
     progress: bool = True,
     via: str | None = None,
     **params: Any,
-) -> pl.DataFrame:
+) -> Answer:
     """The async form of :func:`grade`."""
     if not isinstance(judge, LLM):
+        if via not in (None, "kernel"):
+            raise InputError(f"wb.grade with a verifier does not take via={via!r}: a program runs here; drop via.")
         return _verifier_grades(frame, judge, column)
     if not isinstance(rubric, Rubric):
         raise InputError("an LLM judge needs a rubric: wb.grade(llm, frame, wb.Rubric('...')).")
@@ -87,7 +90,7 @@ async def agrade(
     if weighted:
         params = {"logprobs": True, "top_logprobs": TOP_LOGPROBS, **params}
     replies = await judge.achat_many(requests, cache=cache, progress=progress, via=via, **params) if requests else None
-    if replies is not None and not isinstance(replies, pl.DataFrame):  # via="batch": a handle while it runs
+    if replies is not None and is_pending(replies):  # via="batch": a handle while it runs
         return replies
     grades = _collect(frame, column, replies, owners, rubric, judge.model)
     columns = [*GRADE_COLUMNS, *WEIGHTED_COLUMNS]
@@ -99,7 +102,7 @@ async def agrade(
 
 def grade(
     judge: LLM | Callable[[dict[str, Any]], Any], frame: pl.DataFrame, rubric: Rubric | None = None, **options: Any
-) -> pl.DataFrame:
+) -> Answer:
     """Grade every row of ``frame``; returns it with the grade columns (see the module docstring).
 
     ``judge`` is an ``LLM`` (with ``rubric``) or a verifier ``(row) -> bool | float``. Options:

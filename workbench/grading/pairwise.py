@@ -18,6 +18,7 @@ import polars as pl
 from ..columns import task_texts
 from ..errors import InputError
 from ..models.client import LLM
+from ..models.routes import refuse_via
 from ..models.sync import run_sync
 from .rubrics import JUDGE_REASON, Rubric
 
@@ -50,6 +51,7 @@ async def acompare(
     **params: Any,
 ) -> pl.DataFrame:
     """The async form of :func:`compare`."""
+    refuse_via(params, "wb.compare")
     for label, frame in (("frame_a", frame_a), ("frame_b", frame_b)):
         if column not in frame.columns:
             raise InputError(f"{label} has no column {column!r} to compare.")

@@ -12,6 +12,11 @@ not critiqued ("no response"); ``stop_reason`` on its last row says which. Every
 round *r* has ``parent_id`` = the ``sample_id`` of the round *r − 1* row it revised, and all rows of
 one sample share ``lineage_id``. Only the rows still going call the model again, and the cache
 makes a re-run free.
+
+With ``via="batch"`` each step of a round (critiques, revisions, re-grades) is a provider batch
+job: ``refine`` returns the jobs' handle while one runs, and the same call made again goes on from
+the cache to the next step, so after a few calls (three per round) it returns the history.
+``via="ray"`` answers every step on the Ray runner and returns the history at once.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from ..columns import task_texts
 from ..errors import InputError
 from ..generation.structured import OutputSchema, ReplyInvalid
 from ..models.client import LLM
+from ..models.routes import Answer, is_pending
 from ..models.sync import run_sync
 from .grade import agrade
 from .rubrics import Rubric
@@ -53,8 +59,9 @@ async def arefine(
     schema: Any = None,
     cache: bool = True,
     progress: bool = True,
+    via: str | None = None,
     **params: Any,
-) -> pl.DataFrame:
+) -> Answer:
     """The async form of :func:`refine`."""
     _check(graded, rounds)
     output = OutputSchema(schema) if schema is not None else None
@@ -67,24 +74,29 @@ async def arefine(
     )
     start = start.with_columns(_stop_reasons(start, None, stop_at, last_round=False))
     history, current = [start], start.filter(pl.col("stop_reason").is_null())
-    options = {"cache": cache, "progress": progress}
+    options = {"cache": cache, "progress": progress, "via": via}
     for round_number in range(1, rounds + 1):
         if current.height == 0:
             break
         revised = await _revise(llm, current, rubric, round_number, output, options, params)
+        if is_pending(revised):
+            return revised
         regraded = await agrade(judge or llm, revised, rubric, **options)
+        if is_pending(regraded):
+            return regraded
         regraded = regraded.with_columns(_stop_reasons(regraded, current, stop_at, last_round=round_number == rounds))
         history.append(regraded)
         current = regraded.filter(pl.col("stop_reason").is_null())
     return pl.concat(history, how="diagonal_relaxed")
 
 
-def refine(llm: LLM, graded: pl.DataFrame, rubric: Rubric, **options: Any) -> pl.DataFrame:
+def refine(llm: LLM, graded: pl.DataFrame, rubric: Rubric, **options: Any) -> Answer:
     """Critique, revise and re-grade the samples of ``graded`` for up to ``rounds`` rounds; the history.
 
     Options: ``rounds`` (default 3), ``stop_at`` (a score that ends a sample's refinement),
     ``judge`` (another LLM to grade with; default ``llm``), ``schema`` (structured revisions, parsed
-    into columns as in ``wb.generate``), ``cache``, ``progress`` and generation parameters.
+    into columns as in ``wb.generate``), ``cache``, ``progress``, ``via`` (``"batch"``: a handle until
+    each step's job is done, see the module docstring; ``"ray"``) and generation parameters.
     """
     return run_sync(arefine(llm, graded, rubric, **options))
 
@@ -99,7 +111,7 @@ def _check(graded: pl.DataFrame, rounds: int) -> None:
         raise InputError("the graded frame is empty: there is nothing to refine.")
 
 
-async def _revise(llm, current, rubric, round_number, output, options, params) -> pl.DataFrame:
+async def _revise(llm, current, rubric, round_number, output, options, params) -> Answer:
     low, high = rubric.scale
     critiques = await llm.achat_many(
         [
@@ -117,6 +129,8 @@ async def _revise(llm, current, rubric, round_number, output, options, params) -
         **options,
         **{"temperature": 0.3, "max_tokens": 200, **params},
     )
+    if is_pending(critiques):
+        return critiques
     note = " as JSON in the same format" if output else ""
     requests = [
         [
@@ -133,6 +147,8 @@ async def _revise(llm, current, rubric, round_number, output, options, params) -
     if output:
         revision_params["response_format"] = llm.json_format(output.json_schema, output.name)
     revisions = await llm.achat_many(requests, **options, **revision_params)
+    if is_pending(revisions):
+        return revisions
     return _revised_rows(current, round_number, requests, critiques, revisions, output)
 
 

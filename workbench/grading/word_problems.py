@@ -25,6 +25,7 @@ from ..generation.generate import generate
 from ..generation.grids import grid
 from ..generation.prompts import Prompt
 from ..models.client import LLM
+from ..models.routes import refuse_via
 from .grade import grade, verify
 from .refine import per_round, refine, snapshot
 from .rubrics import Rubric
@@ -117,6 +118,7 @@ def run_rounds(
     **params: Any,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Generate, grade, refine for ``rounds``, verify every row; returns (history, per-round table)."""
+    refuse_via(params, "word_problems.run_rounds")
     samples = generate(
         llm,
         PROMPT,

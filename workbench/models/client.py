@@ -17,7 +17,6 @@ from dataclasses import replace
 from typing import Any
 
 import openai
-import polars as pl
 
 from ..columns import empty_responses
 from ..errors import RequestFailedError
@@ -25,7 +24,7 @@ from .batch import normalise_requests, run_batch
 from .cache import ResponseCache
 from .config import Settings
 from .pricing import price_for
-from .routes import find_route
+from .routes import Answer, find_route, refuse_via
 from .sync import is_background_loop, run_sync
 
 __all__ = ["LLM", "RequestFailedError"]
@@ -153,7 +152,7 @@ class LLM:
         max_concurrency: int | None = None,
         via: str | None = None,
         **params: Any,
-    ) -> pl.DataFrame:
+    ) -> Answer:
         """Answer many chat requests; one row per request, in input order (see ``workbench.columns``).
 
         ``requests`` is a list whose items are each a list of messages, a dict with ``messages`` and
@@ -161,7 +160,8 @@ class LLM:
         plain string sent as one user message. ``params`` apply to every request. A failed request
         is a row with ``error`` set; the batch goes on. Responses are cached as they arrive.
         ``via`` answers them elsewhere: ``"batch"`` (a provider batch job) or ``"ray"`` (see
-        ``workbench.models.routes``); a route may return a handle while its work runs.
+        ``workbench.models.routes``); a route may return a :class:`~workbench.models.routes.Pending`
+        handle while its work runs (``is_pending`` tells), and the same call again returns the table.
         """
         normalised = normalise_requests(requests, endpoint=self.endpoint, model=self.model, params=params)
         if not normalised:
@@ -172,12 +172,13 @@ class LLM:
             return await handler(self, normalised, use_cache=cache, progress=progress, max_concurrency=concurrency)
         return await run_batch(self, normalised, use_cache=cache, progress=progress, max_concurrency=concurrency)
 
-    def chat_many(self, requests: Any, **options: Any) -> pl.DataFrame:
+    def chat_many(self, requests: Any, **options: Any) -> Answer:
         """The sync form of :meth:`achat_many`; works in scripts and inside a running Jupyter kernel."""
         return run_sync(self.achat_many(requests, **options))
 
     async def achat(self, messages: Any, **params: Any) -> str:
         """One reply's text. Unlike a batch, a failure raises :class:`RequestFailedError`."""
+        refuse_via(params, "llm.chat")
         row = (await self.achat_many([messages], progress=False, **params)).row(0, named=True)
         if row["error"]:
             raise RequestFailedError(f"the request to {self.base_url} failed: {row['error']}")

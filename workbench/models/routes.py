@@ -7,19 +7,60 @@
 The layers above register their routes with :func:`register_route`; ``LLM.achat_many`` looks the
 name up with :func:`find_route`. So models/ calls a route without importing the layer that made it.
 A route is ``async handler(llm, requests, *, use_cache, progress, max_concurrency)`` and returns a
-response table (``workbench.columns.RESPONSE_COLUMNS``), or a handle while the work runs elsewhere.
+response table (``workbench.columns.RESPONSE_COLUMNS``), or a :class:`Pending` handle while the work
+runs elsewhere (a provider batch job: ``BatchJobs``). Every call that takes ``via=`` is typed
+``-> Answer``; :func:`is_pending` tells the two apart, and the same call made again once the work is
+done returns the table. Entry points that cannot hand back a handle refuse ``via`` by name
+(:func:`refuse_via`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-from ..errors import ConfigError
+import polars as pl
 
-__all__ = ["RouteHandler", "find_route", "known_routes", "register_route"]
+from ..errors import ConfigError, InputError
 
-RouteHandler = Callable[..., Awaitable[Any]]
+__all__ = [
+    "Answer",
+    "Pending",
+    "RouteHandler",
+    "find_route",
+    "is_pending",
+    "known_routes",
+    "refuse_via",
+    "register_route",
+]
+
+
+@runtime_checkable
+class Pending(Protocol):
+    """Work that runs elsewhere and has not finished: run the same call again once ``done`` for the table."""
+
+    @property
+    def done(self) -> bool: ...
+
+
+Answer: TypeAlias = "pl.DataFrame | Pending"
+RouteHandler = Callable[..., Awaitable[Answer]]
+
+
+def is_pending(answer: Answer) -> bool:
+    """True when ``answer`` is a handle to work still running elsewhere rather than a finished table."""
+    return not isinstance(answer, pl.DataFrame)
+
+
+def refuse_via(options: Mapping[str, Any], entry: str) -> None:
+    """Refuse ``via=`` in ``options`` for an entry point that answers only in this kernel, naming it."""
+    if options.get("via") not in (None, "kernel"):
+        raise InputError(
+            f"{entry} does not take via={options['via']!r}: it needs every answer before it can go on, so it "
+            "runs in this kernel. Send the requests elsewhere with wb.generate, wb.grade, wb.refine or "
+            "llm.chat_many(..., via=...), then call it on the table they return."
+        )
+
 
 _ROUTES: dict[str, RouteHandler] = {}
 _PROVIDERS = {"batch": "workbench.scale", "ray": "workbench.scale"}
