@@ -17,7 +17,7 @@ from fake_batch_api import FakeBatchAPI
 
 import workbench as wb
 import workbench.scale as scale
-from workbench.models.batch import normalise_requests
+from workbench.models.requests import normalise_requests
 from workbench.scale.batch_files import BatchFileError, check_batch_file, request_line, split_requests
 
 PROMPT = wb.Prompt("Write a {{level}} problem about {{topic}}.")

@@ -18,7 +18,7 @@ pytest.importorskip("ray", reason="the Ray runner needs the 'scale' extra: pip i
 
 import workbench as wb  # noqa: E402
 import workbench.scale as scale  # noqa: E402
-from workbench.models.batch import normalise_requests  # noqa: E402
+from workbench.models.requests import normalise_requests  # noqa: E402
 
 PROMPT = wb.Prompt("Write a {{level}} problem about {{topic}}.")
 RUBRIC = wb.Rubric("Is the problem clear?", scale=(1, 5))

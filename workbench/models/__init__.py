@@ -3,6 +3,7 @@
     connect.py     ``wb.connect()``: pick a backend, resolve settings, return an ``LLM``
     config.py      settings from arguments, environment, ``workbench.toml``
     client.py      ``LLM``: one endpoint through the official ``openai`` client; ``chat``/``chat_many``
+    requests.py    what one request is (normalised, keyed, its token estimate) and the row that answers it
     batch.py       the batch runner: cache first, adaptive concurrency, retries, progress
     progress.py    progress bars that end on their final count, also in executed notebooks
     routes.py      ``via=``: where a batch is answered (here, or a route a layer above registers)

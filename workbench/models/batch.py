@@ -2,7 +2,7 @@
 
 The flow of one batch::
 
-    requests ──normalise──▶ ChatRequest (messages, params, sample_index, key)
+    requests ──normalise (requests.py)──▶ ChatRequest (messages, params, sample_index, key)
              ──cache.get_many──▶ rows already paid for (cached=True, no request sent)
              ──▶ work queue: retries whose wait is over first, then fresh requests in order
                    ▲
@@ -19,7 +19,7 @@ The flow of one batch::
 Each answer's rate-limit headers feed the rate limiter, and each success or 429 feeds the gate.
 
 Identical requests in one batch get sample indexes 0, 1, 2, ... so that they are distinct samples
-with distinct cache keys, and the same on every re-run.
+with distinct cache keys, and the same on every re-run (``requests.py``).
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ import json
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
@@ -40,9 +38,10 @@ from tqdm.std import tqdm
 from ..columns import RESPONSE_COLUMNS
 from ..errors import EndpointUnreachableError
 from .adaptive import AdaptiveConcurrency
-from .cache import CachedResponse, ResponseCache, request_key
+from .cache import CachedResponse, ResponseCache
 from .progress import progress_bar
 from .ratelimit import RateLimiter
+from .requests import ChatRequest, answered_row, estimated_tokens, failed_row
 from .retry import Failure, MalformedResponse, backoff_delay, classify, may_retry
 
 if TYPE_CHECKING:
@@ -50,14 +49,9 @@ if TYPE_CHECKING:
 
     from .config import Settings
 
-__all__ = ["ChatRequest", "Endpoint", "normalise_requests", "run_batch"]
+__all__ = ["Endpoint", "run_batch", "token_logprobs"]
 
 log = logging.getLogger("workbench")
-
-_EXPECTED = (
-    "a list of requests, each a list of chat messages ([{'role': 'user', 'content': '...'}]), "
-    "a dict with 'messages' and its own parameters, or a plain string (sent as one user message)"
-)
 
 
 class Endpoint(Protocol):
@@ -78,59 +72,6 @@ class Endpoint(Protocol):
     def price_for(self, model: str) -> tuple[float, float] | None: ...
 
     def async_client(self) -> AbstractAsyncContextManager[openai.AsyncOpenAI]: ...
-
-
-@dataclass(frozen=True)
-class ChatRequest:
-    """One request, normalised: what is sent and the key it is cached under."""
-
-    model: str
-    messages: list[dict[str, Any]]
-    params: dict[str, Any]
-    sample_index: int
-    key: str
-
-
-def normalise_requests(requests: Any, *, endpoint: str, model: str, params: dict[str, Any]) -> list[ChatRequest]:
-    """Check ``requests`` and turn each into a :class:`ChatRequest`."""
-    if isinstance(requests, (str, bytes, dict)) or not isinstance(requests, (Sequence, pl.Series)):
-        raise TypeError(f"chat_many expects {_EXPECTED}; got {type(requests).__name__}.")
-    seen: Counter[str] = Counter()
-    normalised = []
-    for position, request in enumerate(requests):
-        messages, own = _split(request, position)
-        merged = {**params, **own}
-        chosen_model = merged.pop("model", model)
-        explicit_index = merged.pop("sample_index", None)
-        identity = json.dumps([chosen_model, messages, merged], sort_keys=True, default=str)
-        index = explicit_index if explicit_index is not None else seen[identity]
-        seen[identity] += 1
-        key = request_key(endpoint, chosen_model, messages, merged, index)
-        normalised.append(ChatRequest(chosen_model, messages, merged, index, key))
-    return normalised
-
-
-def _split(request: Any, position: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    if isinstance(request, str):
-        return [{"role": "user", "content": request}], {}
-    if isinstance(request, dict):
-        if "messages" not in request:
-            raise TypeError(f"request {position} is a dict without 'messages'; expected {_EXPECTED}.")
-        own = {key: value for key, value in request.items() if key != "messages"}
-        return _check_messages(request["messages"], position), own
-    return _check_messages(request, position), {}
-
-
-def _check_messages(messages: Any, position: int) -> list[dict[str, Any]]:
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
-        raise TypeError(f"request {position} is not a non-empty list of messages; expected {_EXPECTED}.")
-    for message in messages:
-        if not isinstance(message, dict) or "role" not in message or "content" not in message:
-            raise TypeError(
-                f"request {position} has a message without 'role' and 'content': {message!r}. "
-                "Each message is a dict like {'role': 'user', 'content': 'Hello'}."
-            )
-    return [dict(message) for message in messages]
 
 
 async def run_batch(
@@ -220,7 +161,7 @@ class _BatchRun:
 
     async def _attempt(self, queue: _WorkQueue, request: ChatRequest, attempt: int) -> None:
         """One try; a retryable failure goes back in the queue for later, so the worker moves on."""
-        estimate = _estimate_tokens(request)
+        estimate = sum(estimated_tokens(request))
         outcome = await self._try_once(request, estimate)
         if isinstance(outcome, CachedResponse):
             self._record_success(request, outcome, attempt, estimate)
@@ -288,33 +229,13 @@ class _BatchRun:
                 "Is the server running at that address? Check base_url (or OPENAI_BASE_URL), "
                 "or call wb.connect() for the embedded local model."
             )
-        self.results[request.key] = {
-            "request_id": request.key,
-            "sample_index": request.sample_index,
-            "model": request.model,
-            "cached": False,
-            "attempts": attempts,
-            "error": failure.describe(),
-        }
+        self.results[request.key] = failed_row(request, failure.describe(), attempts=attempts)
         self.errors += 1
         self._tick()
 
     def _row(self, request: ChatRequest, response: CachedResponse, *, cached: bool, attempts: int) -> dict[str, Any]:
-        return {
-            "request_id": request.key,
-            "sample_index": request.sample_index,
-            "model": request.model,
-            "response": response.response,
-            "finish_reason": response.finish_reason,
-            "logprobs": response.logprobs,
-            "tokens_in": response.tokens_in,
-            "tokens_out": response.tokens_out,
-            "cost_usd": response.cost(self.llm.price_for(request.model)),
-            "latency_s": response.latency_s,
-            "cached": cached,
-            "attempts": attempts,
-            "error": None,
-        }
+        cost = response.cost(self.llm.price_for(request.model))
+        return answered_row(request, response, cost=cost, cached=cached, attempts=attempts)
 
     def _tick(self) -> None:
         self.bar.set_postfix(errors=self.errors, tokens=self.tokens, cost=f"${self.spent:.4f}", refresh=False)
@@ -394,10 +315,3 @@ def token_logprobs(choice: Any) -> str | None:
         for item in content
     ]
     return json.dumps(tokens, ensure_ascii=False)
-
-
-def _estimate_tokens(request: ChatRequest) -> float:
-    """A rough token count (4 characters a token) plus the completion budget, for tokens/min limits."""
-    characters = sum(len(str(message.get("content", ""))) for message in request.messages)
-    budget = request.params.get("max_tokens") or request.params.get("max_completion_tokens") or 256
-    return characters / 4 + budget

@@ -20,10 +20,11 @@ import openai
 
 from ..columns import empty_responses
 from ..errors import RequestFailedError
-from .batch import normalise_requests, run_batch
+from .batch import run_batch
 from .cache import ResponseCache
 from .config import Settings
 from .pricing import price_for
+from .requests import normalise_requests
 from .routes import Answer, find_route, refuse_via
 from .sync import is_background_loop, run_sync
 

@@ -28,9 +28,10 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from ..errors import BatchFileError
-from ..models.batch import ChatRequest, normalise_requests, token_logprobs
+from ..models.batch import token_logprobs
 from ..models.cache import CachedResponse
 from ..models.client import LLM
+from ..models.requests import ChatRequest, normalise_requests
 from .job_table import JobTable
 
 __all__ = [
@@ -211,17 +212,17 @@ def _records(table: JobTable, keys: list[str]) -> dict[str, tuple[str, dict[str,
     """key -> (job id, request record, model), from the newest job that holds each key."""
     latest = table.latest(keys)
     records = {}
-    for job in {job for job, _, _ in latest.values()}:
-        for key, _, model, record, _ in table.requests_of(job):
-            if latest.get(key, (None,))[0] == job:
-                records[key] = (job, record, model)
+    for job in {holder.job_id for holder in latest.values()}:
+        for request in table.requests_of(job):
+            if request.key in latest and latest[request.key].job_id == job:
+                records[request.key] = (job, request.record, request.model)
     return records
 
 
 def _close_file_job(table: JobTable, job_id: str) -> None:
     requests = table.requests_of(job_id)
-    done = sum(outcome == "answered" for *_, outcome in requests)
-    failed = sum(outcome == "error" for *_, outcome in requests)
+    done = sum(request.outcome == "answered" for request in requests)
+    failed = sum(request.outcome == "error" for request in requests)
     state = "completed" if done + failed == len(requests) else "written"
     table.update(job_id, state=state, collected=int(state == "completed"), completed=done, failed=failed)
 

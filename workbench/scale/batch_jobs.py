@@ -36,14 +36,14 @@ import polars as pl
 
 from ..columns import RESPONSE_COLUMNS
 from ..errors import BatchJobNotFoundError, BatchRejectedError, ConfigError, InputError, WorkbenchError
-from ..models.batch import ChatRequest
 from ..models.cache import CachedResponse
 from ..models.client import LLM
 from ..models.config import load_settings
 from ..models.pricing import cost_usd
+from ..models.requests import ChatRequest, answered_row, estimated_tokens, failed_row
 from ..models.sync import run_sync
 from .batch_files import CHAT_URL, MAX_BYTES, MAX_REQUESTS, parse_result_line, request_record, split_requests
-from .job_table import TERMINAL, Job, JobTable
+from .job_table import TERMINAL, Held, Job, JobRequest, JobTable
 
 __all__ = [
     "BATCH_BACKENDS",
@@ -82,7 +82,7 @@ async def batch_route(
             await submit_job(llm, client, table, group)
     cached = llm.cache.get_many(unique)
     held = table.latest(unique, kind="api")
-    running = sorted({held[key][0] for key in held if key not in cached and held[key][1] == "pending"})
+    running = sorted({held[key].job_id for key in held if key not in cached and held[key].pending})
     if running:
         return BatchJobs(llm, running)
     return response_table(llm, requests, cached, held)
@@ -99,7 +99,7 @@ def _check_backend(llm: LLM) -> None:
 
 def _open_jobs(llm: LLM, table: JobTable, unique: dict[str, ChatRequest]) -> list[Job]:
     held = table.latest(unique, kind="api")
-    jobs = [table.job(job_id) for job_id in sorted({job for job, _, _ in held.values()})]
+    jobs = [table.job(job_id) for job_id in sorted({holder.job_id for holder in held.values()})]
     return [job for job in jobs if job is not None and job.kind == "api" and not job.finished]
 
 
@@ -152,12 +152,12 @@ def _message(exc: openai.APIStatusError) -> str:
 
 
 def _estimate_cost(llm: LLM, requests: list[ChatRequest]) -> float | None:
-    """Dollars at the batch price: 4 characters a token in, the ``max_tokens`` budget (or 256) out."""
+    """Dollars at the batch price, from each request's estimated tokens (``models.requests.estimated_tokens``)."""
     price = llm.price_for(requests[0].model)
     if price is None:
         return None
-    tokens_in = sum(len(str(m.get("content", ""))) for r in requests for m in r.messages) // 4
-    tokens_out = sum(r.params.get("max_tokens") or r.params.get("max_completion_tokens") or 256 for r in requests)
+    estimates = [estimated_tokens(request) for request in requests]
+    tokens_in, tokens_out = sum(e[0] for e in estimates), sum(e[1] for e in estimates)
     return cost_usd(price, tokens_in, tokens_out) * BATCH_DISCOUNT
 
 
@@ -201,16 +201,15 @@ async def _find_submitted(client: openai.AsyncOpenAI, job_id: str) -> str | None
     return None
 
 
-def _lines_from_records(records: list[tuple[str, int, str, dict[str, Any], str]]) -> bytes:
+def _lines_from_records(records: list[JobRequest]) -> bytes:
     request = [
-        ChatRequest(model, record["messages"], record["params"], record["sample_index"], key)
-        for key, _, model, record, _ in records
+        ChatRequest(r.model, r.record["messages"], r.record["params"], r.record["sample_index"], r.key) for r in records
     ]
     return b"".join(line for group in split_requests(request) for _, line in group)
 
 
 async def _collect(llm: LLM, client: openai.AsyncOpenAI, table: JobTable, job: Job, batch: Any) -> None:
-    records = {key: (model, record) for key, _, model, record, _ in table.requests_of(job.id)}
+    records = {r.key: (r.model, r.record) for r in table.requests_of(job.id)}
     outcomes: dict[str, tuple[str, str | None]] = {}
     spent = 0.0
     for file_id in (batch.output_file_id, batch.error_file_id):
@@ -250,49 +249,27 @@ def response_table(
     llm: LLM,
     requests: list[ChatRequest],
     cached: dict[str, CachedResponse],
-    held: dict[str, tuple[str, str, str | None]],
+    held: dict[str, Held],
 ) -> pl.DataFrame:
     """One row per request, in input order: answers from the cache (at the price they were paid), errors."""
     rows = []
     for request in requests:
         response = cached.get(request.key)
         if response is None:
-            error = held.get(request.key, (None, None, None))[2] or "BatchRequestError: no answer"
-            rows.append(
-                {
-                    "request_id": request.key,
-                    "sample_index": request.sample_index,
-                    "model": request.model,
-                    "cached": False,
-                    "attempts": 1,
-                    "error": error,
-                }
-            )
-            continue
-        rows.append(
-            {
-                "request_id": request.key,
-                "sample_index": request.sample_index,
-                "model": request.model,
-                "response": response.response,
-                "finish_reason": response.finish_reason,
-                "logprobs": getattr(response, "logprobs", None),
-                "tokens_in": response.tokens_in,
-                "tokens_out": response.tokens_out,
-                "cost_usd": _cost(llm, request, response, held),
-                "latency_s": response.latency_s,
-                "cached": True,
-                "attempts": 0,
-                "error": None,
-            }
-        )
+            holder = held.get(request.key)
+            error = (holder.error if holder else None) or "BatchRequestError: no answer"
+            rows.append(failed_row(request, error, attempts=1))
+        else:
+            cost = _cost(llm, request, response, held)
+            rows.append(answered_row(request, response, cost=cost, cached=True, attempts=0))
     return pl.DataFrame(rows, schema=RESPONSE_COLUMNS)
 
 
-def _cost(llm: LLM, request: ChatRequest, response: CachedResponse, held: dict[str, tuple]) -> float | None:
+def _cost(llm: LLM, request: ChatRequest, response: CachedResponse, held: dict[str, Held]) -> float | None:
     """At the price paid (an answer a job collected before the cache kept ``price_factor`` was paid at the batch
     price)."""
-    if response.price_factor is None and held.get(request.key, (None, None))[1] == "answered":
+    holder = held.get(request.key)
+    if response.price_factor is None and holder is not None and holder.answered:
         response = replace(response, price_factor=BATCH_DISCOUNT)
     return response.cost(llm.price_for(request.model))
 

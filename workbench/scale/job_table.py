@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
-__all__ = ["JOB_COLUMNS", "Job", "JobTable", "TERMINAL"]
+__all__ = ["JOB_COLUMNS", "Held", "Job", "JobRequest", "JobTable", "TERMINAL"]
 
 # Provider states after which nothing more happens to a job.
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -100,6 +100,32 @@ class Job:
         return self.state in TERMINAL and self.collected
 
 
+class JobRequest(NamedTuple):
+    """One request of a job, as recorded before it was sent."""
+
+    key: str  # the response cache key, also the line's custom_id
+    line: int  # its line in the job's file, from 1
+    model: str
+    record: dict[str, Any]  # messages, params and sample_index, as sent
+    outcome: str  # pending, answered or error
+
+
+class Held(NamedTuple):
+    """Which job holds a request, and how that request stands there."""
+
+    job_id: str
+    outcome: str  # pending, answered or error
+    error: str | None
+
+    @property
+    def pending(self) -> bool:
+        return self.outcome == "pending"
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == "answered"
+
+
 class JobTable:
     """The job table of one data folder. Safe to share between threads; several processes may open it."""
 
@@ -170,18 +196,20 @@ class JobTable:
             rows = self._db.execute(f"SELECT {_JOB_FIELDS} FROM jobs ORDER BY created").fetchall()
         return [Job(*row[:7], bool(row[7]), *row[8:]) for row in rows]
 
-    def requests_of(self, job_id: str) -> list[tuple[str, int, str, dict[str, Any], str]]:
-        """(key, line, model, request record, outcome) of every request of a job, in line order."""
+    def requests_of(self, job_id: str) -> list[JobRequest]:
+        """Every request of a job, in line order."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT key, line, model, request, outcome FROM job_requests WHERE job_id = ? ORDER BY line", (job_id,)
             ).fetchall()
-        return [(key, line, model, json.loads(request), outcome) for key, line, model, request, outcome in rows]
+        return [
+            JobRequest(key, line, model, json.loads(request), outcome) for key, line, model, request, outcome in rows
+        ]
 
-    def latest(self, keys: Iterable[str], kind: str | None = None) -> dict[str, tuple[str, str, str | None]]:
-        """For each key that some job (of ``kind``, if given) holds: (job id, outcome, error) of the newest one."""
+    def latest(self, keys: Iterable[str], kind: str | None = None) -> dict[str, Held]:
+        """For each key that some job (of ``kind``, if given) holds: how the newest such job holds it."""
         wanted = list(dict.fromkeys(keys))
-        found: dict[str, tuple[str, str, str | None]] = {}
+        found: dict[str, Held] = {}
         kinds = (kind,) if kind else ("api", "file")
         with self._lock:
             for start in range(0, len(wanted), 500):
@@ -191,7 +219,7 @@ class JobTable:
                     f"WHERE r.key IN ({','.join('?' * len(chunk))}) AND j.kind IN (?, ?) ORDER BY j.created",
                     [*chunk, kinds[0], kinds[-1]],
                 )
-                found.update({key: (job, outcome, error) for key, job, outcome, error in rows})
+                found.update({key: Held(job, outcome, error) for key, job, outcome, error in rows})
         return found
 
     def set_outcomes(self, job_id: str, outcomes: dict[str, tuple[str, str | None]]) -> None:

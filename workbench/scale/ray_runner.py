@@ -41,9 +41,9 @@ import polars as pl
 from ..columns import RESPONSE_COLUMNS, require_columns
 from ..curation.dedup import check_threshold, mark_clusters, normalise, shingles
 from ..errors import ConfigError, RayJobError, RayUnavailableError
-from ..models.batch import ChatRequest
 from ..models.client import LLM
 from ..models.config import Settings
+from ..models.requests import ChatRequest
 
 __all__ = ["RayJobError", "RayUnavailableError", "RunnerOptions", "ray_dedup", "ray_route", "start_ray", "stop_ray"]
 

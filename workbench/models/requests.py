@@ -1,0 +1,126 @@
+"""What one request is, and the row that answers it.
+
+    normalise_requests(["Name a fruit."] * 3, endpoint=..., model=..., params={"temperature": 0.8})
+    # three ChatRequests with sample indexes 0, 1, 2 and three distinct cache keys
+
+Every way of answering a batch — here (``models/batch.py``), a provider batch job, a batch file, the
+Ray runner — starts from :class:`ChatRequest` and ends with :func:`answered_row` or
+:func:`failed_row`, so a new column of the response table changes in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from .cache import CachedResponse, request_key
+
+__all__ = ["ChatRequest", "answered_row", "estimated_tokens", "failed_row", "normalise_requests"]
+
+DEFAULT_COMPLETION_BUDGET = 256  # completion tokens assumed for a request that sets no max_tokens
+
+_EXPECTED = (
+    "a list of requests, each a list of chat messages ([{'role': 'user', 'content': '...'}]), "
+    "a dict with 'messages' and its own parameters, or a plain string (sent as one user message)"
+)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One request, normalised: what is sent and the key it is cached under."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    sample_index: int
+    key: str
+
+
+def normalise_requests(requests: Any, *, endpoint: str, model: str, params: dict[str, Any]) -> list[ChatRequest]:
+    """Check ``requests`` and turn each into a :class:`ChatRequest`."""
+    if isinstance(requests, (str, bytes, dict)) or not isinstance(requests, (Sequence, pl.Series)):
+        raise TypeError(f"chat_many expects {_EXPECTED}; got {type(requests).__name__}.")
+    seen: Counter[str] = Counter()
+    normalised = []
+    for position, request in enumerate(requests):
+        messages, own = _split(request, position)
+        merged = {**params, **own}
+        chosen_model = merged.pop("model", model)
+        explicit_index = merged.pop("sample_index", None)
+        identity = json.dumps([chosen_model, messages, merged], sort_keys=True, default=str)
+        index = explicit_index if explicit_index is not None else seen[identity]
+        seen[identity] += 1
+        key = request_key(endpoint, chosen_model, messages, merged, index)
+        normalised.append(ChatRequest(chosen_model, messages, merged, index, key))
+    return normalised
+
+
+def _split(request: Any, position: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    if isinstance(request, str):
+        return [{"role": "user", "content": request}], {}
+    if isinstance(request, dict):
+        if "messages" not in request:
+            raise TypeError(f"request {position} is a dict without 'messages'; expected {_EXPECTED}.")
+        own = {key: value for key, value in request.items() if key != "messages"}
+        return _check_messages(request["messages"], position), own
+    return _check_messages(request, position), {}
+
+
+def _check_messages(messages: Any, position: int) -> list[dict[str, Any]]:
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
+        raise TypeError(f"request {position} is not a non-empty list of messages; expected {_EXPECTED}.")
+    for message in messages:
+        if not isinstance(message, dict) or "role" not in message or "content" not in message:
+            raise TypeError(
+                f"request {position} has a message without 'role' and 'content': {message!r}. "
+                "Each message is a dict like {'role': 'user', 'content': 'Hello'}."
+            )
+    return [dict(message) for message in messages]
+
+
+def answered_row(
+    request: ChatRequest, response: CachedResponse, *, cost: float | None, cached: bool, attempts: int
+) -> dict[str, Any]:
+    """The response-table row of an answered request (``workbench.columns.RESPONSE_COLUMNS``)."""
+    return {
+        "request_id": request.key,
+        "sample_index": request.sample_index,
+        "model": request.model,
+        "response": response.response,
+        "finish_reason": response.finish_reason,
+        "logprobs": response.logprobs,
+        "tokens_in": response.tokens_in,
+        "tokens_out": response.tokens_out,
+        "cost_usd": cost,
+        "latency_s": response.latency_s,
+        "cached": cached,
+        "attempts": attempts,
+        "error": None,
+    }
+
+
+def failed_row(request: ChatRequest, error: str, *, attempts: int) -> dict[str, Any]:
+    """The response-table row of a request that got no answer: ``error`` says why, the rest is null."""
+    return {
+        "request_id": request.key,
+        "sample_index": request.sample_index,
+        "model": request.model,
+        "cached": False,
+        "attempts": attempts,
+        "error": error,
+    }
+
+
+def estimated_tokens(request: ChatRequest) -> tuple[int, int]:
+    """(prompt, completion) tokens before sending: 4 characters a token, and the ``max_tokens`` budget (or 256).
+
+    What rate limits reserve and what a batch job's cost estimate counts; the server's count replaces it.
+    """
+    characters = sum(len(str(message.get("content", ""))) for message in request.messages)
+    budget = request.params.get("max_tokens") or request.params.get("max_completion_tokens")
+    return characters // 4, budget or DEFAULT_COMPLETION_BUDGET
