@@ -250,7 +250,7 @@ class FakeServer:
         elif method == "GET" and path == "/_stats":
             await _send(writer, 200, self.stats.as_json())
         elif method == "POST" and path.endswith("/embeddings") and self.embeddings:
-            await _send(writer, 200, _embeddings(json.loads(body)))
+            return await self._embed(writer, json.loads(body or b"{}"))
         elif method == "POST" and path.endswith("/chat/completions"):
             return await self._chat(writer, headers, json.loads(body or b"{}"))
         else:
@@ -283,6 +283,22 @@ class FakeServer:
         self.stats.answered += 1
         self.stats.answered_by_body[digest] += 1
         await _send(writer, 200, _completion(body, content), announced)
+        return True
+
+    async def _embed(self, writer: asyncio.StreamWriter, body: dict[str, Any]) -> bool:
+        """Embeddings, with the same latency, faults and counts as chat completions."""
+        self.stats.received += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        fault = self._draw_fault(digest, str(body.get("input")))
+        self.stats.log.append((time.monotonic(), digest, fault or "ok"))
+        if fault:
+            self.stats.faults[fault] += 1
+            return await self._inject(writer, fault)
+        self.stats.answered += 1
+        self.stats.answered_by_body[digest] += 1
+        await _send(writer, 200, _embeddings(body))
         return True
 
     async def _refuse(self, writer: asyncio.StreamWriter, digest: str) -> bool:

@@ -7,5 +7,5 @@
     similarity.py     word tokens and ROUGE-L, shared with the recipes
     export.py         ``wb.export``: Parquet, JSONL, OpenAI fine-tuning chat, Hugging Face, dataset card
 
-Uses ``models`` only (for embeddings in ``diversity``).
+Uses nothing above ``errors`` and ``columns``: ``diversity`` is handed a connection and calls its ``embed``.
 """

@@ -11,18 +11,18 @@ Metrics (higher means more diverse unless noted):
 - ``mean_pairwise_jaccard``: mean Jaccard similarity of word sets over up to ``pairs`` sampled pairs;
   *lower* is more diverse.
 - ``embedding_spread``: mean cosine distance to the centroid of the texts' embeddings, when
-  ``embeddings=`` names a connection whose endpoint serves ``/v1/embeddings``; otherwise the column
-  is null and a message says why it was skipped.
+  ``embeddings=`` names a connection whose endpoint serves ``/v1/embeddings`` (``llm.embed``: cached,
+  retried and costed like every call); otherwise the column is null and a message says why.
 """
 
 from __future__ import annotations
 
 import gzip
-import math
 import random
 import warnings
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ..errors import InputError
@@ -69,23 +69,20 @@ def mean_pairwise_jaccard(texts: list[str], pairs: int = 2000, seed: int = 0) ->
 
 
 def embedding_spread(llm: Any, texts: list[str], model: str | None = None) -> float:
-    """Mean cosine distance of the texts' embeddings to their centroid, from ``/v1/embeddings``."""
-    from ..models.sync import run_sync
+    """Mean cosine distance of the texts' embeddings to their centroid.
 
-    async def fetch() -> list[list[float]]:
-        async with llm.async_client() as client:
-            reply = await client.embeddings.create(model=model or llm.model, input=texts)
-            return [item.embedding for item in reply.data]
-
-    vectors = [_unit(vector) for vector in run_sync(fetch())]
-    centroid = [sum(column) / len(vectors) for column in zip(*vectors, strict=True)]
-    centre = _unit(centroid)
-    return sum(1 - sum(a * b for a, b in zip(vector, centre, strict=True)) for vector in vectors) / len(vectors)
-
-
-def _unit(vector: list[float]) -> list[float]:
-    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-    return [x / norm for x in vector]
+    The embeddings come from ``llm.embed`` (cached, retried, costed like every model call); this does
+    only the maths. InputError when a text could not be embedded (the first error is named).
+    """
+    table = llm.embed(texts, model=model, progress=False)
+    failed = table.filter(pl.col("error").is_not_null())
+    if failed.height:
+        raise InputError(f"{failed.height} of {table.height} texts got no embedding: {failed['error'][0]}")
+    vectors = np.array(table["embedding"].to_list(), dtype=np.float64)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    centre = vectors.mean(axis=0)
+    centre /= max(float(np.linalg.norm(centre)), 1e-12)
+    return float(np.mean(1.0 - vectors @ centre))
 
 
 def diversity(

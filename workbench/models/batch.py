@@ -190,6 +190,8 @@ class _BatchRun:
         return CachedResponse(**fields, latency_s=time.perf_counter() - started)
 
     async def _send(self, request: ChatRequest, ticket: int) -> dict[str, Any]:
+        if request.is_embedding:
+            return await self._send_embedding(request, ticket)
         raw = await self.client.chat.completions.with_raw_response.create(
             model=request.model, messages=request.messages, extra_body=request.params or None
         )
@@ -207,6 +209,20 @@ class _BatchRun:
             }
         except (AttributeError, IndexError, KeyError, TypeError) as exc:
             raise MalformedResponse(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _send_embedding(self, request: ChatRequest, ticket: int) -> dict[str, Any]:
+        """POST /embeddings for one text; the vector is kept as JSON in ``response``."""
+        raw = await self.client.embeddings.with_raw_response.create(
+            model=request.model, input=request.messages[0]["content"], extra_body=request.params or None
+        )
+        self.limiter.observe(raw.headers, ticket)
+        try:
+            reply = raw.parse()
+            vector = [float(value) for value in reply.data[0].embedding]
+            tokens = reply.usage.prompt_tokens if reply.usage else None
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponse(f"{type(exc).__name__}: {exc}") from exc
+        return {"response": json.dumps(vector), "finish_reason": "stop", "tokens_in": tokens, "tokens_out": 0}
 
     def _record_success(self, request: ChatRequest, response: CachedResponse, attempts: int, estimate: float) -> None:
         if self.cache is not None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import openai
+import polars as pl
 
 from ..columns import empty_responses
 from ..errors import RequestFailedError
@@ -24,7 +26,7 @@ from .batch import run_batch
 from .cache import ResponseCache
 from .config import Settings
 from .pricing import price_for
-from .requests import normalise_requests
+from .requests import embedding_requests, normalise_requests
 from .routes import Answer, find_route, refuse_via
 from .sync import is_background_loop, run_sync
 
@@ -176,6 +178,37 @@ class LLM:
     def chat_many(self, requests: Any, **options: Any) -> Answer:
         """The sync form of :meth:`achat_many`; works in scripts and inside a running Jupyter kernel."""
         return run_sync(self.achat_many(requests, **options))
+
+    async def aembed(
+        self,
+        texts: Any,
+        *,
+        model: str | None = None,
+        cache: bool = True,
+        progress: bool = True,
+        max_concurrency: int | None = None,
+        **params: Any,
+    ) -> pl.DataFrame:
+        """Embed every text through ``/embeddings``; one row per text, in input order.
+
+        The same guarantees as :meth:`achat_many` (the batch runner: cache, retries, rate limits,
+        cost, progress): columns ``text``, ``embedding`` (a list of floats; null when the request
+        failed), then ``model``, ``tokens_in``, ``cost_usd``, ``latency_s``, ``cached``, ``attempts``,
+        ``error`` and ``request_id``. One request per text, so a repeated text is sent once.
+        """
+        requests = embedding_requests(texts, endpoint=self.endpoint, model=model or self.model, params=params)
+        concurrency = max_concurrency or self.settings.max_concurrency or 16
+        answers = await run_batch(self, requests, use_cache=cache, progress=progress, max_concurrency=concurrency)
+        vectors = [json.loads(text) if text is not None else None for text in answers["response"]]
+        shown = ["model", "tokens_in", "cost_usd", "latency_s", "cached", "attempts", "error", "request_id"]
+        return pl.DataFrame(
+            {"text": [r.messages[0]["content"] for r in requests], "embedding": vectors},
+            schema={"text": pl.String, "embedding": pl.List(pl.Float64)},
+        ).hstack(answers.select(shown))
+
+    def embed(self, texts: Any, **options: Any) -> pl.DataFrame:
+        """The sync form of :meth:`aembed`: ``llm.embed(["a text", "another"])["embedding"]``."""
+        return run_sync(self.aembed(texts, **options))
 
     async def achat(self, messages: Any, **params: Any) -> str:
         """One reply's text. Unlike a batch, a failure raises :class:`RequestFailedError`."""

@@ -20,9 +20,18 @@ import polars as pl
 
 from .cache import CachedResponse, request_key
 
-__all__ = ["ChatRequest", "answered_row", "estimated_tokens", "failed_row", "normalise_requests"]
+__all__ = [
+    "EMBEDDING_ROLE",
+    "ChatRequest",
+    "answered_row",
+    "embedding_requests",
+    "estimated_tokens",
+    "failed_row",
+    "normalise_requests",
+]
 
 DEFAULT_COMPLETION_BUDGET = 256  # completion tokens assumed for a request that sets no max_tokens
+EMBEDDING_ROLE = "embedding-input"  # the one "message" of an embedding request: no chat role, so no key is shared
 
 _EXPECTED = (
     "a list of requests, each a list of chat messages ([{'role': 'user', 'content': '...'}]), "
@@ -32,13 +41,21 @@ _EXPECTED = (
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One request, normalised: what is sent and the key it is cached under."""
+    """One request, normalised: what is sent and the key it is cached under.
+
+    A chat completion, or (``is_embedding``) one text for ``/embeddings``, held as a single message
+    whose role is :data:`EMBEDDING_ROLE`, so that its key never equals a chat request's.
+    """
 
     model: str
     messages: list[dict[str, Any]]
     params: dict[str, Any]
     sample_index: int
     key: str
+
+    @property
+    def is_embedding(self) -> bool:
+        return self.messages[0].get("role") == EMBEDDING_ROLE
 
 
 def normalise_requests(requests: Any, *, endpoint: str, model: str, params: dict[str, Any]) -> list[ChatRequest]:
@@ -58,6 +75,21 @@ def normalise_requests(requests: Any, *, endpoint: str, model: str, params: dict
         key = request_key(endpoint, chosen_model, messages, merged, index)
         normalised.append(ChatRequest(chosen_model, messages, merged, index, key))
     return normalised
+
+
+def embedding_requests(texts: Any, *, endpoint: str, model: str, params: dict[str, Any]) -> list[ChatRequest]:
+    """One embedding request per text; the same text gets the same key (an embedding is not sampled)."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, (Sequence, pl.Series)):
+        raise TypeError(f"embed expects a list of texts; got {type(texts).__name__}.")
+    requests = []
+    for position, text in enumerate(texts):
+        if not isinstance(text, str) or not text:
+            raise TypeError(f"text {position} is {text!r}: embed takes non-empty strings; drop or fill the others.")
+        messages = [{"role": EMBEDDING_ROLE, "content": text}]
+        requests.append(
+            ChatRequest(model, messages, dict(params), 0, request_key(endpoint, model, messages, params, 0))
+        )
+    return requests
 
 
 def _split(request: Any, position: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
