@@ -124,8 +124,13 @@ def test_filters_and_sorting_from_code(large, tmp_path):
     assert totals == sorted(totals, reverse=True) and totals[0] == (large["tokens_in"] + large["tokens_out"]).max()
     ex.sort("latency", descending=False)
     assert ex.page_frame["latency_s"][0] == large["latency_s"].min()
-    ex.sort_by.value = "cost"
+    assert (ex.sort_by.value, ex.descending.value) == ("latency", False)  # the controls follow a sort from code
+    ex.sort_by.value = "cost"  # in the order the checkbox shows: lowest first
+    assert ex.page_frame["cost_usd"][0] == large["cost_usd"].min()
+    ex.descending.value = True
     assert ex.page_frame["cost_usd"][0] == large["cost_usd"].max()
+    ex.sort("round")  # any column sorts, and the menu learns it
+    assert ex.sort_by.value == "round" and ex.page_frame["round"][0] == 3
     ex.sort("score")
     assert ex.page_frame["score"][0] == 5.0
 

@@ -145,6 +145,7 @@ class Explorer(SnapshotBox):
         """Order the rows by ``score``, ``tokens``, ``cost``, ``latency`` or any column; None keeps the frame order."""
         self.state.sort(by, descending=descending)
         self._render()
+        self._sync_controls()
 
     def page(self, number: int) -> None:
         """Show page ``number`` (counting from 0; clamped to the pages there are)."""
@@ -206,13 +207,16 @@ class Explorer(SnapshotBox):
         self._safely(self.filter, **conditions)
 
     def _sort_from_controls(self) -> None:
+        if self._syncing:
+            return
         self._safely(self.sort, self.sort_by.value, descending=self.descending.value)
 
     def _sync_controls(self) -> None:
-        """Set the controls to the state's filter (a filter set from code shows in the controls)."""
+        """Set the controls to the state's filter and order (a filter or a sort from code shows in the controls)."""
         self._syncing = True
         try:
             self._sync_filters()
+            self._sync_sort()
         finally:
             self._syncing = False
 
@@ -227,6 +231,13 @@ class Explorer(SnapshotBox):
         if isinstance(low, (int, float, type(None))) and isinstance(high, (int, float, type(None))):
             bottom, top = self.score_filter.min, self.score_filter.max
             self.score_filter.value = (bottom if low is None else low, top if high is None else high)
+
+    def _sync_sort(self) -> None:
+        by, descending = self.state.order or (None, self.descending.value)
+        if by not in [value for _, value in self.sort_by.options]:  # any column sorts; the menu learns it
+            self.sort_by.options = [*self.sort_by.options, (by, by)]
+        self.sort_by.value = by
+        self.descending.value = descending
 
     def _safely(self, action, *args: Any, **kwargs: Any) -> None:
         """Run a control's action; a bad filter shows its message in the status line, never a traceback."""
