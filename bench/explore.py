@@ -6,6 +6,7 @@ errors) is built in memory. Each action is timed twice, side by side in the same
 widget driven as a click drives it (the same conditions through its controls, then one page drawn).
 Prints the median and worst of several runs of each (target: a filter and a page change each under
 200 ms on 2 cores), and what drawing every matching row (no paging) costs, which is what paging saves.
+A page change on the state alone only moves the page number; the widget's also reads and draws the page.
 
     python bench/explore.py [--rows 100000] [--repeats 7]
 """
