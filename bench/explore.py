@@ -1,10 +1,12 @@
 """How fast the explorer answers on a large run table: each action a user takes, timed on 100,000 rows.
 
 A refine-like history (four rounds with lineage, about 120 words per response, scores, some
-errors) is built in memory; ``wb.explore`` is driven through its widget state as a click would
-drive it. Prints the median and worst of several runs of each action (target: a filter and a page
-change each under 200 ms on 2 cores), and, side by side in the same run, what drawing every
-matching row (no paging) costs, which is what paging saves.
+errors) is built in memory. Each action is timed twice, side by side in the same run: on an
+``ExplorerState`` alone (filter, sort, page, lineage, marks: no widgets), and on ``wb.explore``'s
+widget driven as a click drives it (the same conditions through its controls, then one page drawn).
+Prints the median and worst of several runs of each (target: a filter and a page change each under
+200 ms on 2 cores), and what drawing every matching row (no paging) costs, which is what paging saves.
+A page change on the state alone only moves the page number; the widget's also reads and draws the page.
 
     python bench/explore.py [--rows 100000] [--repeats 7]
 """
@@ -17,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from itertools import cycle
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +27,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import workbench as wb  # noqa: E402
+from workbench.views.explorer_state import ExplorerState  # noqa: E402
 
 TARGET_MS = 200.0
 
@@ -59,6 +63,98 @@ def timed(action, repeats: int) -> list[float]:
     return times
 
 
+# action: (the control a click sets, the condition it holds, the values it goes through)
+FILTERS = {
+    "filter: round (dropdown)": ("round_filter", "round", [1, 2, 3, None]),
+    "filter: score range (slider)": ("score_filter", "score", [(3.0, 5.0), (1.0, 2.0)]),
+    "filter: show (dropdown)": ("show_filter", "show", ["errors", "unscored", "judge pass", "all"]),
+    "filter: text search": ("search_box", "search", ["apples", "trains", "w42 w7", ""]),
+}
+SORTS = ["score", "tokens", "cost", "latency"]
+
+
+def filter_actions(state: ExplorerState, ex) -> dict[str, tuple]:
+    """Each filter on the state (the conditions the controls would hold, from code) and on the widget's control."""
+    held: dict = {}  # the controls' conditions so far: a click changes one and keeps the others
+
+    def on_state(condition: str, value) -> None:
+        held[condition] = value
+        state.filter(**{name: value for name, value in held.items() if value is not None})
+
+    actions = {}
+    for name, (control, condition, values) in FILTERS.items():
+        on_values, click_values = cycle(values), cycle(values)
+        actions[name] = (
+            lambda condition=condition, on_values=on_values: on_state(condition, next(on_values)),
+            lambda control=control, click_values=click_values: setattr(
+                getattr(ex, control), "value", next(click_values)
+            ),
+        )
+    return actions
+
+
+def other_actions(state: ExplorerState, ex) -> dict[str, tuple]:
+    """Sorting, paging, opening a lineage and marking, the same call on the state and on the widget."""
+    orders = {"state": cycle(SORTS), "widget": cycle(SORTS)}
+    return {
+        "sort": (lambda: state.sort(next(orders["state"])), lambda: ex.sort(next(orders["widget"]))),
+        "page change (next)": (lambda: state.page(state.page_number + 1), lambda: ex.page(ex.page_number + 1)),
+        "page jump (last page)": (
+            lambda: state.page(state.pages - 1 if state.page_number == 0 else 0),
+            lambda: ex.page(ex.pages - 1 if ex.page_number == 0 else 0),
+        ),
+        "open a lineage (4 versions)": (lambda: state.lineage("s0050002"), lambda: ex.lineage("s0050002")),
+        "mark keep (saved to Parquet)": (lambda: state.mark("s0000004", "keep"), lambda: ex.mark("s0000004", "keep")),
+    }
+
+
+def draw_page(state: ExplorerState) -> str:
+    """The cards of the page shown, as the widget draws them."""
+    return "".join(state.card(row) for row in state.page_rows().iter_rows(named=True))
+
+
+def built(frame: pl.DataFrame, marks: str) -> tuple[ExplorerState, object]:
+    """A state alone and a widget over the same frame (their marks in two files), each timed as it is built."""
+    started = time.perf_counter()
+    state = ExplorerState(frame, name="state", marks_dir=marks)
+    state_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    ex = wb.explore(frame, name="widget", marks_dir=marks)
+    widget_ms = (time.perf_counter() - started) * 1000
+    print(f"{frame.height:,} rows; ExplorerState(frame) built in {state_ms:.0f} ms, ", end="")
+    print(f"wb.explore(frame) in {widget_ms:.0f} ms\n")
+    return state, ex
+
+
+def time_actions(state: ExplorerState, ex, repeats: int) -> None:
+    """Each action on the state alone, then on the widget, side by side: median and worst of ``repeats``."""
+    print(f"{'action':<32}{'state alone':>24}{'widget (a click)':>24}  under {TARGET_MS:.0f} ms?")
+    print(f"{'':<32}{'median ms':>12}{'worst ms':>12}{'median ms':>12}{'worst ms':>12}")
+    for name, (on_state, on_widget) in {**filter_actions(state, ex), **other_actions(state, ex)}.items():
+        if name.startswith("page"):
+            for target in (state, ex):
+                target.filter()
+                target.sort(None)
+        alone, clicked = timed(on_state, repeats), timed(on_widget, repeats)
+        figures = "".join(f"{statistics.median(t):>12.1f}{max(t):>12.1f}" for t in (alone, clicked))
+        print(f"{name:<32}{figures}  {'yes' if max(alone + clicked) < TARGET_MS else 'NO'}")
+
+
+def what_paging_saves(state: ExplorerState, repeats: int) -> None:
+    """One page of cards against every card of round 2 drawn at once."""
+    state.filter(round=2)
+    page_ms = statistics.median(timed(lambda: (state.page(state.page_number + 1), draw_page(state)), repeats))
+    every = state.frame[state.rows.to_list()]
+    started = time.perf_counter()
+    drawn = "".join(state.card(row) for row in every.iter_rows(named=True))
+    all_ms = (time.perf_counter() - started) * 1000
+    print(
+        f"\nside by side, round 2 ({state.matches:,} rows): one page of {state.page_size} cards {page_ms:.1f} ms; "
+        f"every card at once {all_ms:,.0f} ms ({len(drawn) / 1e6:.0f} MB of HTML) -> paging is "
+        f"{all_ms / page_ms:,.0f}x faster"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -66,44 +162,9 @@ def main() -> None:
     args = parser.parse_args()
     frame = history(args.rows)
     with tempfile.TemporaryDirectory() as marks:
-        started = time.perf_counter()
-        ex = wb.explore(frame, marks_dir=marks)
-        print(f"{args.rows:,} rows; wb.explore(frame) built in {(time.perf_counter() - started) * 1000:.0f} ms\n")
-        rounds = iter([1, 2, 3, None] * args.repeats)
-        shows = iter(["errors", "unscored", "judge pass", "all"] * args.repeats)
-        words = iter(["apples", "trains", "w42 w7", ""] * args.repeats)
-        ranges = iter([(3.0, 5.0), (1.0, 2.0)] * args.repeats)
-        orders = iter(["score", "tokens", "cost", "latency"] * args.repeats)
-        actions = {
-            "filter: round (dropdown)": lambda: setattr(ex.round_filter, "value", next(rounds)),
-            "filter: score range (slider)": lambda: setattr(ex.score_filter, "value", next(ranges)),
-            "filter: show (dropdown)": lambda: setattr(ex.show_filter, "value", next(shows)),
-            "filter: text search": lambda: setattr(ex.search_box, "value", next(words)),
-            "sort": lambda: ex.sort(next(orders)),
-            "page change (next)": lambda: ex.page(ex.page_number + 1),
-            "page jump (last page)": lambda: ex.page(ex.pages - 1 if ex.page_number == 0 else 0),
-            "open a lineage (4 versions)": lambda: ex.lineage("s0050002"),
-            "mark keep (saved to Parquet)": lambda: ex.mark("s0000004", "keep"),
-        }
-        print(f"{'action':<32}{'median ms':>10}{'worst ms':>10}  under {TARGET_MS:.0f} ms?")
-        for name, action in actions.items():
-            if name.startswith("page"):
-                ex.filter()
-                ex.sort(None)
-            times = timed(action, args.repeats)
-            median = statistics.median(times)
-            print(f"{name:<32}{median:>10.1f}{max(times):>10.1f}  {'yes' if max(times) < TARGET_MS else 'NO'}")
-        ex.filter(round=2)
-        page_ms = statistics.median(timed(lambda: ex.page(ex.page_number + 1), args.repeats))
-        every = ex.selected()
-        started = time.perf_counter()
-        drawn = "".join(ex.card(row) for row in every.with_columns(_id=pl.col("sample_id")).iter_rows(named=True))
-        all_ms = (time.perf_counter() - started) * 1000
-        print(
-            f"\nside by side, round 2 ({every.height:,} rows): one page of {ex.page_size} cards {page_ms:.1f} ms; "
-            f"every card at once {all_ms:,.0f} ms ({len(drawn) / 1e6:.0f} MB of HTML) -> paging is "
-            f"{all_ms / page_ms:,.0f}x faster"
-        )
+        state, ex = built(frame, marks)
+        time_actions(state, ex, args.repeats)
+        what_paging_saves(state, args.repeats)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@ import json
 import random
 import re
 
+import ipywidgets
 import nbformat
 import polars as pl
 import pytest
 from nbclient import NotebookClient
 
 import workbench as wb
+from workbench.views.explore import Explorer
+from workbench.views.explorer_state import ExplorerState
 from workbench.views.lineage import word_diff
 from workbench.views.report import to_html
 
@@ -59,6 +62,15 @@ def big_frame(rows: int = 100_000) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def large() -> pl.DataFrame:
     return big_frame()
+
+
+@pytest.fixture
+def widgets_built():
+    """Every ipywidgets widget constructed during the test (ipywidgets' own construction hook)."""
+    built: list = []
+    ipywidgets.Widget.on_widget_constructed(built.append)
+    yield built
+    ipywidgets.Widget.on_widget_constructed(None)
 
 
 def shown_ids(explorer) -> list[str]:
@@ -112,10 +124,77 @@ def test_filters_and_sorting_from_code(large, tmp_path):
     assert totals == sorted(totals, reverse=True) and totals[0] == (large["tokens_in"] + large["tokens_out"]).max()
     ex.sort("latency", descending=False)
     assert ex.page_frame["latency_s"][0] == large["latency_s"].min()
-    ex.sort_by.value = "cost"
+    assert (ex.sort_by.value, ex.descending.value) == ("latency", False)  # the controls follow a sort from code
+    ex.sort_by.value = "cost"  # in the order the checkbox shows: lowest first
+    assert ex.page_frame["cost_usd"][0] == large["cost_usd"].min()
+    ex.descending.value = True
     assert ex.page_frame["cost_usd"][0] == large["cost_usd"].max()
+    ex.sort("round")  # any column sorts, and the menu learns it
+    assert ex.sort_by.value == "round" and ex.page_frame["round"][0] == 3
     ex.sort("score")
     assert ex.page_frame["score"][0] == 5.0
+
+
+def test_the_state_alone_filters_sorts_pages_and_opens_without_building_a_widget(large, tmp_path, widgets_built):
+    state = ExplorerState(large, marks_dir=tmp_path)
+
+    state.filter(round=2, score=(4, None))
+    state.sort("cost")
+    expected = (
+        large.filter((pl.col("round") == 2) & (pl.col("score") >= 4))
+        .sort("cost_usd", descending=True, maintain_order=True)["sample_id"]
+        .to_list()
+    )
+    assert state.matches == len(expected) and state.pages == -(-len(expected) // 10)
+    assert state.page_frame["sample_id"].to_list() == expected[:10]
+    state.page(3)
+    assert state.page_frame["sample_id"].to_list() == expected[30:40]
+    assert f"rows 31–40 of {len(expected):,}" in state.status_html() and "sorted by cost" in state.status_html()
+    state.page(10**6)  # past the end: the last page
+    assert state.page_number == state.pages - 1 and state.page_frame["sample_id"][-1] == expected[-1]
+
+    versions = state.lineage(expected[0])
+    assert versions["sample_id"].to_list() == [expected[0]] and state.opened == expected[0]
+    assert "Sample</b> (one version)" in state.opened_html and state.text(expected[0]) in state.opened_html
+    assert widgets_built == []
+
+
+def test_marks_set_on_the_state_are_found_by_a_new_state_on_the_same_data_folder(
+    large, data_dir, monkeypatch, widgets_built
+):
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(data_dir))
+    frame = large.head(50)
+    state = ExplorerState(frame, name="pass-2")
+    state.mark("s0000003", "keep")
+    state.mark("s0000007", "drop")
+    assert (data_dir / "marks" / "pass-2.parquet").is_file()
+
+    again = ExplorerState(frame, name="pass-2")  # a new kernel, the same data folder and name
+
+    assert again.marks == {"s0000003": "keep", "s0000007": "drop"}
+    again.filter(show="kept")
+    assert again.page_frame["sample_id"].to_list() == ["s0000003"]
+    again.mark("s0000003", None)  # taken back: the kept rows follow at once
+    assert again.matches == 0 and again.marked()["mark"].drop_nulls().to_list() == ["drop"]
+    with pytest.raises(wb.InputError, match="no sample with sample_id 'nope'"):
+        again.mark("nope", "keep")
+    assert widgets_built == []
+    assert wb.explore(frame, name="pass-2").marks == {"s0000007": "drop"}  # the widget reads the same file
+
+
+def test_the_widget_draws_the_state_it_is_given_and_drives_that_state(large, tmp_path):
+    state = ExplorerState(large.head(100), marks_dir=tmp_path)
+    state.filter(round=1, show="unscored")
+    state.lineage("s0000017")
+
+    ex = Explorer(state)
+
+    assert ex.state is state and ex.round_filter.value == 1 and ex.show_filter.value == "unscored"
+    assert shown_ids(ex) == state.page_frame["sample_id"].to_list() == ["s0000017", "s0000085"]
+    assert "s0000017" in ex.detail.value
+    ex.round_filter.value = None  # every round: s0000000, s0000017, s0000034...
+    ex.slots[2].keep.click()
+    assert state.conditions == {"show": "unscored", "search": ""} and state.marks == {"s0000034": "keep"}
 
 
 def test_the_lineage_of_a_three_round_sample_lists_every_version_and_diff(fake_server, connect_to, tmp_path):

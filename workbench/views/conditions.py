@@ -6,7 +6,7 @@
 ``show`` picks a kind of row (:data:`SHOW`), ``search`` finds text (case-insensitive, taken
 literally), and every other key names a column: a value (equal), a list (any of), a ``(low, high)``
 range (either end may be None), or None (missing). A condition on a column the frame lacks is an
-``InputError`` that names the columns it has. Marks are read from the ``_id`` column the explorer adds.
+``InputError`` that names the columns it has. Marks are read from the ``_id`` column ``ExplorerState`` adds.
 """
 
 from __future__ import annotations
