@@ -6,8 +6,22 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
-# Lowest first. A module may import its own layer and any layer before it, never one after it.
-LAYERS = ["models", "curation", "generation", "grading", "training", "scale", "views"]
+# What each part of the package may import besides itself, as it truly is (lowest first). errors.py and
+# columns.py are the bottom: every stage may use them, they use nothing above. curation/ needs no model (it is
+# handed a connection for embeddings); scale/ sits right above models and curation (it runs the same requests
+# and dedup elsewhere) and uses neither generation nor grading.
+BOTTOM = {"errors": set(), "columns": {"errors"}}
+STAGES = {
+    "models": {"errors", "columns"},
+    "curation": {"errors", "columns"},
+    "generation": {"errors", "columns", "models", "curation"},
+    "grading": {"errors", "columns", "models", "curation", "generation"},
+    "scale": {"errors", "columns", "models", "curation"},
+    "training": {"errors", "columns", "models", "curation", "generation", "grading"},
+    "views": {"errors", "columns", "models", "curation", "generation", "grading"},
+}
+ALLOWED = {**BOTTOM, **STAGES}
+LAYERS = list(STAGES)
 # Optional dependencies live only in the stages that need them, imported there with an install hint.
 OPTIONAL = {"ray": {"scale"}, "torch": {"training"}, "transformers": {"training"}, "peft": {"training"}}
 
@@ -16,8 +30,10 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     """(level, dotted name) of every import in a module, relative ones included."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            found.append((node.level, node.module or ""))
+        if isinstance(node, ast.ImportFrom) and node.module is None:  # from . import models
+            found.extend((node.level, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module))
         elif isinstance(node, ast.Import):
             found.extend((0, alias.name) for alias in node.names)
     return found
@@ -33,17 +49,45 @@ def _layer_of_import(path: Path, level: int, module: str) -> str | None:
     return target[0] if target else None
 
 
-def test_no_layer_imports_a_layer_above_it():
+def _part(path: Path) -> str:
+    """The stage a module belongs to (its folder), or for a top-level file its name (errors, columns, ...)."""
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def test_each_part_imports_only_what_the_layout_allows():
     wrong = []
     for path in PACKAGE.rglob("*.py"):
-        layer = path.relative_to(PACKAGE).parts[0]
-        if layer not in LAYERS:
+        part = _part(path)
+        if part not in ALLOWED:
             continue
         for level, module in _imports(path):
             target = _layer_of_import(path, level, module)
-            if target in LAYERS and LAYERS.index(target) > LAYERS.index(layer):
+            target = target.removesuffix(".py") if target else target
+            if target in ALLOWED and target != part and target not in ALLOWED[part]:
                 wrong.append(f"{path.relative_to(PACKAGE)} imports {'.' * level}{module}")
-    assert not wrong, "imports that run up the layers:\n" + "\n".join(wrong)
+    assert not wrong, "imports the layout does not allow:\n" + "\n".join(wrong)
+
+
+def test_the_allowed_imports_form_layers_without_a_circle():
+    placed: list[str] = []
+    remaining = dict(ALLOWED)
+    while remaining:
+        ready = sorted(part for part, needs in remaining.items() if needs <= set(placed))
+        assert ready, f"a circle among {sorted(remaining)}"
+        placed += ready
+        for part in ready:
+            del remaining[part]
+    assert placed[:2] == ["errors", "columns"] and placed[-1] == "views"
+
+
+def test_the_package_map_lists_the_stages_in_their_true_order():
+    doc = ast.get_docstring(ast.parse((PACKAGE / "__init__.py").read_text())) or ""
+    shown = [line.split()[0].rstrip("/") for line in doc.splitlines() if line.startswith("    ") and line.split()]
+    stages = [name for name in shown if name in STAGES]
+    for lower, upper in [("models", "curation"), ("curation", "generation"), ("generation", "grading")]:
+        assert stages.index(lower) > stages.index(upper), "the map is drawn top first: lower stages further down"
+    assert "errors.py," in doc and "columns.py" in doc
 
 
 def test_optional_dependencies_stay_in_their_stage():

@@ -5,14 +5,15 @@
     table = llm.chat_many(["Name a fruit."] * 3, temperature=0.8)
 
 The public names are listed in ``__all__`` (a test pins them). The package reads as the loop it
-serves; each layer uses only the ones below it:
+serves; each part uses only parts drawn below it (``tests/test_layout.py`` pins what each may use):
 
     views/        what a person looks at: charts, PromptLab, Labeler, the explorer, reports
-    scale/        what runs outside the kernel: provider batch jobs, batch files, the Ray runner
     training/     fine-tuning on the data made here, self-training rounds, model cards
-    grading/      judges, verifiers and tasks, refine rounds, judge trust
+    scale/        what runs outside the kernel: provider batch jobs, batch files, the Ray runner
+                  (uses models and curation only)
+    grading/      judges, verifiers and tasks, refine rounds, judge trust, experiments
     generation/   prompts, grids, personas, structured output, recipes, generate, estimate
-    curation/     dedup, diversity, contamination, filters, export
+    curation/     dedup, diversity, contamination, filters, export (needs no model)
     models/       the one seam to a model: connect, client, batch runner, cache, retries, the local server
     errors.py, columns.py   the error tree and the run-table columns every layer shares
 """
