@@ -72,7 +72,11 @@ def generate(
 
     ``variables`` is a polars frame (e.g. ``wb.grid(...)``), a dict or a list of dicts; ``schema``
     a pydantic model or JSON schema for structured output; other keywords are generation
-    parameters (``temperature``, ``max_tokens``, ...) or ``cache=`` / ``progress=``. ``via="batch"``
+    parameters (``temperature``, ``max_tokens``, ``seed``, ...) or ``cache=`` / ``progress=``.
+    ``seed`` makes a run reproducible without making its samples alike: each request is sent its
+    own seed, derived from the one given and from what makes it distinct (its messages and sample
+    index), so the ``n`` samples of a row differ and the same call gives the same rows (OpenAI's
+    seed is best effort; see ``workbench.models.requests``). ``via="batch"``
     (a provider batch job: a handle now, the run table once it has finished) or ``via="ray"`` answers
     the requests outside this kernel (see ``workbench.scale``); schema repairs are sent from here.
     """

@@ -12,7 +12,9 @@
   Personas": the same task prompt seen through many personas, for diversity.
 
 Every recipe returns a polars frame of *all* candidates with ``kept`` and the ``reason`` a rejected
-one was dropped for, so that the filtering itself can be inspected and charted.
+one was dropped for, so that the filtering itself can be inspected and charted. ``seed`` picks the
+examples, methods or personas *and* is sent with every request, which the client turns into each
+request's own sampling seed: the same call gives the same candidates, and no two share a stream.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def self_instruct(
     if rounds < 1 or prompts_per_round < 1 or not 1 <= examples <= len(pool):
         raise InputError(f"need rounds >= 1, prompts_per_round >= 1 and 1 <= examples <= {len(pool)} (the seeds).")
     rng = random.Random(seed)
-    params = {"temperature": 0.9, "max_tokens": 200, **params}
+    params = {"temperature": 0.9, "max_tokens": 200, "seed": seed, **params}
     candidates = []
     for round_number in range(1, rounds + 1):
         shown = [{"tasks": rng.sample(pool, examples)} for _ in range(prompts_per_round)]
@@ -187,7 +189,7 @@ def evol_instruct(
     if unknown or rounds < 1:
         raise InputError(f"rounds must be >= 1 and methods among {', '.join(EVOLUTIONS)} (unknown: {unknown}).")
     rng = random.Random(seed)
-    params = {"temperature": 0.7, "max_tokens": 160, **params}
+    params = {"temperature": 0.7, "max_tokens": 160, "seed": seed, **params}
     evolved_rows: list[dict[str, Any]] = []
     for round_number in range(1, rounds + 1):
         chosen = [rng.choice(methods) for _ in current]
@@ -277,7 +279,7 @@ def persona_generate(
     frame = _people(people, seed)
     if variables:
         frame = frame.join(pl.DataFrame([variables]), how="cross")
-    return generate(llm, prompt, frame, n=n, **{"temperature": 0.9, **params})
+    return generate(llm, prompt, frame, n=n, **{"temperature": 0.9, "seed": seed, **params})
 
 
 def _people(people: pl.DataFrame | list[str] | int | None, seed: int) -> pl.DataFrame:

@@ -23,7 +23,9 @@ majority_vote       B samples; the most common extracted answer wins (self-consi
 ==================  ========================================================================
 
 The k-sample strategies draw the same samples (same request, same ``sample_index``), so with the
-response cache a sample paid for once serves them all; the table still charges each strategy for
+response cache a sample paid for once serves them all. Every request carries the run's ``seed``, which
+the client turns into that request's own sampling seed (``workbench.models.requests``): the k samples
+of an item, and the samples of different items, never share a random stream; the table still charges each strategy for
 every call it made, cached or not. The refine strategies stop early when done, so they may use
 fewer than B calls; the table reports the calls actually made.
 
@@ -82,6 +84,7 @@ FEEDBACK = (
 ROW_COLUMNS: dict[str, pl.DataType] = {
     "strategy": pl.String(),
     "task": pl.String(),
+    "seed": pl.Int64(),  # the run seed the samples were drawn with
     "item_id": pl.String(),
     "sample_id": pl.String(),
     "parent_id": pl.String(),
@@ -117,7 +120,7 @@ class _Run:
     async def samples(self, strategy: str, k: int) -> list[list[dict[str, Any]]]:
         """k first samples per item (identical requests across strategies: the cache shares them)."""
         requests = [
-            {"messages": self.task.messages(item["prompt"]), "sample_index": index, "seed": self.params["seed"] + index}
+            {"messages": self.task.messages(item["prompt"]), "sample_index": index}
             for item in self.items
             for index in range(k)
         ]
@@ -133,7 +136,7 @@ class _Run:
         for _, parent, feedback in pairs:
             messages = [*json.loads(parent["messages"]), {"role": "assistant", "content": parent["response"] or ""}]
             messages.append({"role": "user", "content": FEEDBACK.format(feedback=feedback)})
-            requests.append({"messages": messages, "seed": self.params["seed"]})
+            requests.append({"messages": messages})
         replies = await self.llm.achat_many(requests, **self._generation()) if requests else None
         rows = []
         for (item, parent, _), request, reply in zip(pairs, requests, _iter(replies), strict=True):
@@ -168,6 +171,7 @@ class _Run:
         return {
             "strategy": strategy,
             "task": self.task.name,
+            "seed": self.params["seed"],
             "item_id": item["item_id"],
             "sample_id": sample_id,
             "parent_id": None,
@@ -192,8 +196,7 @@ class _Run:
         }
 
     def _generation(self) -> dict[str, Any]:
-        params = {k: v for k, v in self.params.items() if k != "seed"}
-        return {**self.options, "max_tokens": self.task.max_tokens, **params}
+        return {**self.options, "max_tokens": self.task.max_tokens, **self.params}
 
 
 def _zip(items, requests, replies, k):
@@ -366,7 +369,8 @@ def judge_kept(judge: LLM, rows: pl.DataFrame, items: pl.DataFrame, rubric: Rubr
 def compare_strategies(llm: LLM, task: str | Task, items: pl.DataFrame | None = None, **options: Any) -> pl.DataFrame:
     """Run each strategy on the same items of ``task`` with at most ``budget`` calls per item; every row.
 
-    ``items`` (from ``task.items(...)``) or ``n``/``split``/``seed`` to draw them. Options:
+    ``items`` (from ``task.items(...)``) or ``n``/``split``/``seed`` to draw them. ``seed`` is the run
+    seed: every request is sent with its own seed derived from it (see the module docstring). Options:
     ``budget`` (calls per item, default 4), ``strategies`` (default: all that apply to the task),
     ``judge`` (another LLM as judge; default ``llm``), ``rubric``, ``stop_at`` (self-refine stops at
     this judge score), ``temperature``, ``cache``, ``progress``. Read the result with
@@ -407,18 +411,21 @@ def _chosen(task: Task, strategies, budget: int) -> list[str]:
 
 # --- the table ----------------------------------------------------------------------------------------
 def strategy_table(rows: pl.DataFrame) -> pl.DataFrame:
-    """One row per (task, strategy): verified rate of the kept data with a 95% Wilson interval, yield,
-    calls, tokens, cost, tokens per verified item and the judge's mean score of the kept rows.
+    """One row per (task, strategy, run seed): verified rate of the kept data with a 95% Wilson interval,
+    yield, calls, tokens, cost, tokens per verified item and the judge's mean score of the kept rows.
 
     ``verified_rate`` = verified kept rows / kept rows; ``yield`` = verified kept rows / items asked for
-    (they differ only where a strategy keeps nothing for an item, as rejection sampling does).
+    (they differ only where a strategy keeps nothing for an item, as rejection sampling does). Rows from
+    several run seeds give one row each; ``experiment.seed_table`` reads them together.
     """
     missing = [name for name in ("strategy", "item_id", "selected", "verified", "calls") if name not in rows.columns]
     if missing:
         raise InputError(f"strategy_table reads the rows from compare_strategies; no column {missing[0]!r}.")
+    if "seed" not in rows.columns:
+        rows = rows.with_columns(seed=pl.lit(None, pl.Int64))
     table = []
-    for (task, strategy), part in rows.group_by("task", "strategy", maintain_order=True):
-        table.append(_summary(task, strategy, part))
+    for (task, strategy, seed), part in rows.group_by("task", "strategy", "seed", maintain_order=True):
+        table.append({**_summary(task, strategy, part), "seed": seed})
     return pl.DataFrame(table)
 
 

@@ -193,7 +193,7 @@ class _BatchRun:
         if request.is_embedding:
             return await self._send_embedding(request, ticket)
         raw = await self.client.chat.completions.with_raw_response.create(
-            model=request.model, messages=request.messages, extra_body=request.params or None
+            model=request.model, messages=request.messages, extra_body=request.sent_params or None
         )
         self.limiter.observe(raw.headers, ticket)
         try:

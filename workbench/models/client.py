@@ -161,7 +161,9 @@ class LLM:
         ``requests`` is a list whose items are each a list of messages, a dict with ``messages`` and
         its own parameters (``temperature``, ``max_tokens``, ``model``, ``sample_index``, ...), or a
         plain string sent as one user message. ``params`` apply to every request. A failed request
-        is a row with ``error`` set; the batch goes on. Responses are cached as they arrive.
+        is a row with ``error`` set; the batch goes on. Responses are cached as they arrive. A
+        ``seed`` is sent as each request's own seed, derived from the one given and the request's
+        cache key (``workbench.models.requests.request_seed``): reproducible, never shared.
         ``via`` answers them elsewhere: ``"batch"`` (a provider batch job) or ``"ray"`` (see
         ``workbench.models.routes``); a route may return a :class:`~workbench.models.routes.Pending`
         handle while its work runs (``is_pending`` tells), and the same call again returns the table.

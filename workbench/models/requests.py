@@ -6,6 +6,13 @@
 Every way of answering a batch — here (``models/batch.py``), a provider batch job, a batch file, the
 Ray runner — starts from :class:`ChatRequest` and ends with :func:`answered_row` or
 :func:`failed_row`, so a new column of the response table changes in one place.
+
+**Seeds.** A ``seed`` you give means *reproducible*, never *identical* and never *correlated*: it is
+part of each request's cache key (with the messages, the model, every other parameter and the sample
+index), and the seed actually sent is :func:`request_seed` of that key — a hash folded to 31 bits. So
+the same call with the same seed sends the same seeds (and hits the cache); the ``n`` samples of one
+prompt, and any two different prompts, get different sampling streams. OpenAI documents its ``seed``
+as best effort: the same seed there makes answers likely, not certain, to repeat.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ __all__ = [
     "estimated_tokens",
     "failed_row",
     "normalise_requests",
+    "request_seed",
 ]
 
 DEFAULT_COMPLETION_BUDGET = 256  # completion tokens assumed for a request that sets no max_tokens
@@ -56,6 +64,23 @@ class ChatRequest:
     @property
     def is_embedding(self) -> bool:
         return self.messages[0].get("role") == EMBEDDING_ROLE
+
+    @property
+    def sent_params(self) -> dict[str, Any]:
+        """The parameters as sent: the ``seed`` given, if any, becomes this request's own seed."""
+        if self.params.get("seed") is None:
+            return self.params
+        return {**self.params, "seed": request_seed(self.key)}
+
+
+def request_seed(key: str) -> int:
+    """The sampling seed sent with the request whose cache key is ``key``: its first 31 bits (0 .. 2**31 - 1).
+
+    The key already holds everything that makes a request distinct — the seed given, the messages, the
+    model, the other parameters and the sample index — so each request gets its own stream, the same on
+    every run.
+    """
+    return int(key[:8], 16) & 0x7FFFFFFF
 
 
 def normalise_requests(requests: Any, *, endpoint: str, model: str, params: dict[str, Any]) -> list[ChatRequest]:

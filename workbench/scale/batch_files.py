@@ -52,8 +52,9 @@ CHAT_URL = "/v1/chat/completions"
 
 
 def request_line(request: ChatRequest) -> bytes:
-    """One input line (with its newline) for ``request``; its ``custom_id`` is the cache key."""
-    body = {"model": request.model, "messages": request.messages, **request.params}
+    """One input line (with its newline) for ``request``; its ``custom_id`` is the cache key, its seed the
+    request's own (``models.requests.request_seed``), as online."""
+    body = {"model": request.model, "messages": request.messages, **request.sent_params}
     line = {"custom_id": request.key, "method": "POST", "url": CHAT_URL, "body": body}
     return (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode()
 

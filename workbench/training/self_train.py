@@ -204,7 +204,16 @@ def self_train(
     models, everything = {}, []
     for iteration in range(1, iterations + 1):
         drawn = {
-            arm: sample(current[arm], train, task, k=k, iteration=iteration, progress=progress, temperature=temperature)
+            arm: sample(
+                current[arm],
+                train,
+                task,
+                k=k,
+                iteration=iteration,
+                progress=progress,
+                temperature=temperature,
+                seed=seed,
+            )
             for arm in arms
             if arm != "gold"
         }
