@@ -343,27 +343,34 @@ def length_vs_score(frame: pl.DataFrame, column: str = "response", score: str = 
 def strategies(table: pl.DataFrame) -> alt.HConcatChart:
     """The equal-budget comparison: each strategy's yield (verified items per item, 95% Wilson interval)
     beside the judge's mean score of what it kept — a strategy that moves only the right panel pleases
-    the judge without making the data better. Reads ``strategy_table``'s frame."""
-    _require(table, "task", "strategy", "yield", "yield_ci_low", "yield_ci_high", "judge_mean_kept")
-    data = _data(table.select("task", "strategy", "yield", "yield_ci_low", "yield_ci_high", "judge_mean_kept"))
+    the judge without making the data better. Reads ``strategy_table``'s frame (one run), or
+    ``experiment.seed_table``'s (several run seeds: the mean, one run's interval as the thin bar, and the
+    lowest to highest seed as the thick one)."""
+    seeds = "run_ci_low" in table.columns
+    low, high = ("run_ci_low", "run_ci_high") if seeds else ("yield_ci_low", "yield_ci_high")
+    _require(table, "task", "strategy", "yield", low, high, "judge_mean_kept")
+    shown = ["task", "strategy", "yield", low, high, "judge_mean_kept", *(["seed_low", "seed_high"] if seeds else [])]
+    data = _data(table.select(shown))
     order = table["strategy"].unique(maintain_order=True).to_list()
     y = alt.Y("strategy:N", sort=order, title=None)
     color = alt.Color("task:N", scale=alt.Scale(range=PALETTE), title="Task")
     offset = alt.YOffset("task:N")
     base = alt.Chart(data).encode(y=y, color=color, yOffset=offset)
     bars = base.mark_errorbar(ticks=True).encode(
-        x=alt.X("yield_ci_low:Q", title="Verified yield (95% interval)", scale=alt.Scale(domain=[0, 1])),
-        x2="yield_ci_high:Q",
+        x=alt.X(f"{low}:Q", title="Verified yield (95% interval)", scale=alt.Scale(domain=[0, 1])), x2=f"{high}:Q"
     )
     points = base.mark_point(filled=True, size=60).encode(
         x=alt.X("yield:Q", axis=alt.Axis(format="%")),
         tooltip=["task:N", "strategy:N", alt.Tooltip("yield:Q", format=".1%")],
     )
+    layers = [bars, points]
+    if seeds:
+        layers.insert(1, base.mark_rule(strokeWidth=5, opacity=0.5).encode(x="seed_low:Q", x2="seed_high:Q"))
     judged = base.mark_point(filled=True, size=60, shape="diamond").encode(
         x=alt.X("judge_mean_kept:Q", title="Judge's mean score of the kept answers", scale=alt.Scale(domain=[1, 5])),
         y=alt.Y("strategy:N", sort=order, title=None, axis=alt.Axis(labels=False, ticks=False)),
         tooltip=["task:N", "strategy:N", alt.Tooltip("judge_mean_kept:Q", format=".2f")],
     )
-    left = alt.layer(bars, points).properties(width=300, title="What the verifier says")
+    left = alt.layer(*layers).properties(width=300, title="What the verifier says")
     right = judged.properties(width=220, title="What the judge says")
     return alt.hconcat(left, right, title=_title("Strategies at equal budget", "same items, same calls per item"))
