@@ -139,6 +139,7 @@ def test_the_public_names_are_pinned():
             "grade",
             "grid",
             "is_pending",
+            "judge_check",
             "load_seed_tasks",
             "per_round",
             "persona_generate",

@@ -79,7 +79,8 @@ def right_when_the_seed_is_even(body: dict) -> str:
     return f"It is {total}."
 
 
-def test_calibrate_draws_new_samples_of_the_same_items_for_every_seed(fake_server, connect_to):
+def sums_only() -> str:
+    """Register (again) a sums task asked in one phrasing only, which the scripted models here can read."""
     task = tasks.get("arithmetic")
     only_sums = tasks.Task(
         name="sums_only",
@@ -89,9 +90,12 @@ def test_calibrate_draws_new_samples_of_the_same_items_for_every_seed(fake_serve
         answer=task.answer,
         extract=task.extract,
     )
-    tasks.register(only_sums, replace=True)
+    return tasks.register(only_sums, replace=True).name
+
+
+def test_calibrate_draws_new_samples_of_the_same_items_for_every_seed(fake_server, connect_to):
     server = fake_server(responder=right_when_the_seed_is_even)
-    table = experiment.calibrate(connect_to(server), ["sums_only"], n=30, seeds=(0, 1, 2))
+    table = experiment.calibrate(connect_to(server), [sums_only()], n=30, seeds=(0, 1, 2))
     row = table.row(0, named=True)
     assert row["items"] == 30 and server.stats.received == 90  # 30 items x 3 seeds, no sample shared
     assert len(row["by_seed"].split()) == 3
@@ -111,3 +115,26 @@ def test_run_experiment_keeps_each_seeds_rows_apart(fake_server, connect_to):
     assert table["seeds"].unique().to_list() == [2]
     with pytest.raises(wb.InputError, match="seeds are distinct whole numbers"):
         experiment.run_experiment(connect_to(server), ["arithmetic"], n=4, budget=4, seeds=(1, 1))
+
+
+def test_judge_check_measures_a_judge_against_the_verifier(fake_server, connect_to):
+    def judge_of_parity(body: dict) -> str:
+        if body.get("response_format"):  # the judge: passes every answer whose last number is even
+            last = body["messages"][-1]["content"].rstrip().rstrip(".").split()[-1]
+            return json.dumps({"reason": "checked", "score": 5 if last.isdigit() and int(last) % 2 == 0 else 1})
+        return right_when_the_seed_is_even(body)
+
+    check = wb.judge_check(connect_to(fake_server(responder=judge_of_parity)), n=30, task=sums_only())
+    assert check.answers == 30 and 0.2 < check.verified_rate < 0.8
+    assert check.kappa is not None and check.kappa_low <= check.kappa <= check.kappa_high
+    assert "Judge trust:" in check.sentence() and check.verdict in check.sentence()
+
+
+def test_a_judge_that_passes_everything_is_at_chance_and_says_so(fake_server, connect_to):
+    def lenient(body: dict) -> str:
+        return json.dumps({"reason": "fine", "score": 5}) if body.get("response_format") else (
+            right_when_the_seed_is_even(body))  # fmt: skip
+
+    check = wb.judge_check(connect_to(fake_server(responder=lenient)), n=20, task=sums_only())
+    assert check.judge_pass_rate == 1.0 and check.kappa == 0.0  # one verdict for all: no better than chance
+    assert "about at chance" in check.sentence() and "say little about correctness" in check.sentence()

@@ -42,6 +42,7 @@ from .generation.grids import grid, personas, sample_grid
 from .generation.prompts import Prompt
 from .generation.recipes import evol_instruct, load_seed_tasks, persona_generate, self_instruct
 from .grading import tasks
+from .grading.experiment import judge_check
 from .grading.grade import GRADE_COLUMNS, agrade, grade, verify
 from .grading.pairwise import acompare, compare
 from .grading.refine import arefine, best, per_round, refine, snapshot
@@ -122,6 +123,7 @@ __all__ = [
     "explore",
     "generate",
     "grid",
+    "judge_check",
     "is_pending",
     "load_seed_tasks",
     "persona_generate",
