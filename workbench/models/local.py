@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_CONTEXT",
     "DEFAULT_SLOTS",
     "LocalServer",
+    "compute_threads",
     "default_model_path",
     "fingerprint",
     "llama_cpp_source_dir",
@@ -53,6 +54,28 @@ _PORT_TRIES = 3
 
 _servers: dict[tuple, LocalServer] = {}
 _lock = threading.Lock()
+
+
+def compute_threads(cores: int | None = None, load: float | None = None) -> int:
+    """Threads for llama-server's compute: the cores this process may use, less those other work keeps busy.
+
+    llama.cpp's threads meet at a barrier after every step and spin while they wait, so a thread that another
+    process keeps off its core stalls all of them. On 2 cores, 16 requests at concurrency 8: 246 tokens/s
+    with 2 threads alone, 77 with 2 threads beside one busy process, 148-150 with 1 thread alone or beside
+    it. So at start the server leaves the cores the 1-minute load average says are busy (rounded), and
+    takes at least one. ``WORKBENCH_LOCAL_THREADS`` fixes the number.
+    """
+    fixed = os.environ.get("WORKBENCH_LOCAL_THREADS")
+    if fixed:
+        if not fixed.isdigit() or int(fixed) < 1:
+            raise LocalModelError(
+                f"WORKBENCH_LOCAL_THREADS must be a whole number of threads, 1 or more; got {fixed!r}."
+            )
+        return int(fixed)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0] if load is None else load
+    return max(1, min(cores, cores - int(load + 0.5)))
 
 
 def http_threads(slots: int) -> int:
@@ -195,7 +218,7 @@ class LocalServer:
     def command(self) -> list[str]:
         """The ``llama-server`` command line."""
         command = [str(llama_server_path()), "--model", str(self.model_path), "--alias", self.alias]
-        command += ["--host", "127.0.0.1", "--port", str(self.port), "--threads", str(os.cpu_count() or 1)]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--threads", str(compute_threads())]
         command += ["--parallel", str(self.slots), "--ctx-size", str(self.slots * self.context), "--no-kv-unified"]
         command += ["--no-webui", "--no-warmup", "--threads-http", str(http_threads(self.slots))]
         return command + (["--lora", str(self.lora)] if self.lora else [])
