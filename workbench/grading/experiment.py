@@ -29,6 +29,7 @@ import polars as pl
 from ..errors import InputError
 from ..models.client import LLM
 from . import tasks as task_registry
+from .rubrics import Rubric
 from .stats import across_seeds, mcnemar, sign_flip
 from .strategies import RUBRIC, compare_strategies, judge_kept, strategy_table
 from .trust import agreement, cohen_kappa
@@ -166,10 +167,11 @@ class JudgeCheck:
 
 def judge_check(
     judge: LLM, generator: LLM | None = None, *, task: str = "arithmetic", n: int = 40, seed: int = 0,
-    progress: bool = False,
+    rubric: Rubric = RUBRIC, progress: bool = False,
 ) -> JudgeCheck:  # fmt: skip
     """Measure a judge against a program verifier: ``n`` single answers of ``task`` (by ``generator``, default the
-    judge's own model), graded by ``judge`` with the strategies' rubric, pass = score above 3.5.
+    judge's own model), graded by ``judge`` with ``rubric`` (default: the strategies' rubric, on 1..5), pass =
+    score above 3.5. Try another rubric to see whether a better judge prompt raises the agreement.
 
     Cheap and cached (``2 n`` calls the first time), so any notebook that charts a judge's scores can say how
     far they deserve trust; notebook 06 measures it at length.
@@ -177,7 +179,7 @@ def judge_check(
     items = task_registry.get(task).items(n, seed=seed)
     rows = compare_strategies(generator or judge, task, items, strategies=["single"], budget=1, seed=seed,
                               progress=progress)  # fmt: skip
-    rows = judge_kept(judge, rows, items, RUBRIC, progress=progress)
+    rows = judge_kept(judge, rows, items, rubric, progress=progress)
     row = judge_vs_verifier(rows).row(0, named=True)
     single = rows.filter(pl.col("verified").is_not_null()).with_columns(judge_pass=pl.col("judge_score") > PASS_ABOVE)
     low, high = _kappa_interval(single)
