@@ -313,9 +313,26 @@ def _mean(series: pl.Series) -> float:
 
 
 CLAIMS = {
-    "self_refine": ("Huang et al. 2023: intrinsic self-correction does not reliably improve reasoning", False),
-    "best_of_verifier": ("STaR (Zelikman et al. 2022): filtering samples with a verifier raises the yield", True),
-    "majority_vote": ("Self-consistency (Wang et al. 2022): a majority vote over k samples raises accuracy", True),
+    "self_refine": (
+        "Huang et al. 2023: intrinsic self-correction does not reliably improve reasoning (after it, the accuracy "
+        "of every model they tried dropped on every benchmark)",
+        False,
+    ),
+    "verifier_refine": (
+        "Reflexion (Shinn et al. 2023): feedback from an outside check lets a model fix its answer (91% pass@1 on "
+        "HumanEval against GPT-4's 80%)",
+        True,
+    ),
+    "best_of_verifier": (
+        "STaR (Zelikman et al. 2022): keeping only the samples a verifier accepts raises the yield (GPT-J trained "
+        "that way: 72.5% on CommonsenseQA against 60.0% fine-tuned on the answers alone)",
+        True,
+    ),
+    "majority_vote": (
+        "Self-consistency (Wang et al. 2022): a majority vote over sampled answers beats one sample (PaLM 540B on "
+        "GSM8K: 56.5% to 74.4%)",
+        True,
+    ),
 }
 
 
@@ -357,20 +374,22 @@ def run_experiment(
     budget: int = 4,
     seeds: int | list[int] | tuple[int, ...] = (0,),
     item_seed: int = 0,
+    judge: LLM | None = None,
     progress: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Every strategy on ``n`` items of each task, once per run seed; returns (rows, seed table,
     judge-vs-verifier table). ``strategy_table(rows)`` gives each seed's own table.
 
     The kept rows are graded by the judge afterwards as a measurement (not charged to any budget),
-    so the table's ``judge_mean_kept`` shows which strategies please the judge.
+    so the table's ``judge_mean_kept`` shows which strategies please the judge. ``judge`` is another model
+    as the judge (default: ``llm`` grades itself).
     """
     frames = []
     for name in names or task_registry.names():
         items = task_registry.get(name).items(n, seed=item_seed)
         for seed in _seeds(seeds):
-            rows = compare_strategies(llm, name, items, budget=budget, seed=seed, progress=progress)
-            frames.append(judge_kept(llm, rows, items, RUBRIC, progress=progress))
+            rows = compare_strategies(llm, name, items, budget=budget, seed=seed, judge=judge, progress=progress)
+            frames.append(judge_kept(judge or llm, rows, items, RUBRIC, progress=progress))
     rows = pl.concat(frames)
     return rows, seed_table(rows), judge_vs_verifier(rows)
 

@@ -114,10 +114,14 @@ def run_rounds(
     rounds: int = 3,
     stop_at: float = 5,
     pass_at: float = 4,
+    judge: LLM | None = None,
     progress: bool = True,
     **params: Any,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Generate, grade, refine for ``rounds``, verify every row; returns (history, per-round table)."""
+    """Generate, grade, refine for ``rounds``, verify every row; returns (history, per-round table).
+
+    ``judge`` grades and re-grades (default: ``llm`` itself); ``params`` (``seed``, ``max_tokens``, ...) go to the
+    generation and revision requests."""
     refuse_via(params, "word_problems.run_rounds")
     samples = generate(
         llm,
@@ -128,9 +132,17 @@ def run_rounds(
         progress=progress,
         **{"temperature": 0.8, "max_tokens": 200, **params},
     )
-    graded = grade(llm, samples, RUBRIC, progress=progress)
+    graded = grade(judge or llm, samples, RUBRIC, progress=progress)
     history = refine(
-        llm, graded, RUBRIC, rounds=rounds, stop_at=stop_at, schema=ArithmeticProblem, progress=progress, **params
+        llm,
+        graded,
+        RUBRIC,
+        rounds=rounds,
+        stop_at=stop_at,
+        schema=ArithmeticProblem,
+        judge=judge,
+        progress=progress,
+        **params,
     )
     history = verify(history, check_answer, name="verified")
     history = history.with_columns((pl.col("score") >= pass_at).alias("judge_pass"))
