@@ -13,8 +13,9 @@ Arms, run the same way at the same budget (every arm trains on as many rows as t
 
     verifier     the samples the task's verifier accepted (STaR)
     unfiltered   the samples, unchecked
-    judge        the samples an LLM judge (the base model with a rubric) scored >= 4 of 5
-    gold         the task's right answers (the ceiling)
+    judge        the samples an LLM judge (by default the base model with a rubric) scored >= 4 of 5
+    gold         the task's right answers alone (bare answers, no reasoning: STaR's "direct" baseline, not a
+                 ceiling — the model's own verified answers may teach it more)
 
     python -m workbench.training --iterations 2 --k 4      # the full table on the embedded model (__main__.py)
 """
@@ -182,12 +183,14 @@ def self_train(
     base: str | Path | None = None,
     data_dir: str | Path | None = None,
     progress: bool = True,
+    judge: LLM | None = None,
     serve: Callable[[Path | None], LLM] | None = None,
 ) -> SelfTraining:
     """Run ``iterations`` STaR rounds for each arm (see the module docstring); returns a :class:`SelfTraining`.
 
     ``serve(path)`` returns the ``LLM`` that answers with the GGUF at ``path`` (None: the base); by default
-    ``wb.connect(local_model=path)``, the embedded llama.cpp server.
+    ``wb.connect(local_model=path)``, the embedded llama.cpp server. ``judge`` grades for the judge arm
+    (default: the base model grades its own samples).
     """
     started = time.perf_counter()
     check_counts(iterations=iterations, k=k, train_items=train_items, heldout_items=heldout_items)
@@ -218,7 +221,9 @@ def self_train(
             if arm != "gold"
         }
         everything += [frame.with_columns(pl.lit(arm).alias("arm")) for arm, frame in drawn.items()]
-        kept = {arm: _arm_rows(arm, drawn.get(arm, drawn["verifier"]), train, base_llm, progress) for arm in arms}
+        kept = {
+            arm: _arm_rows(arm, drawn.get(arm, drawn["verifier"]), train, judge or base_llm, progress) for arm in arms
+        }
         budget = kept["verifier"].height
         if budget == 0:
             raise InputError(
