@@ -50,7 +50,7 @@ def _degenerate_samples() -> pl.DataFrame:
 
 
 def test_the_embedded_judge_scores_a_degenerate_response_instead_of_echoing_it_past_its_tokens(local_llm):
-    # Replies the embedded model wrote in notebook 04: graded, the judge began repeating them in its reason
+    # Replies the embedded model wrote in notebook 05 (then 04): graded, the judge began repeating them in its reason
     # and ran out of tokens before the score, so no row had both a judge verdict and a verifier verdict.
     samples = _degenerate_samples()
 

@@ -14,8 +14,8 @@ CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 def test_the_numbered_tutorials_are_the_ones_listed():
     assert [path.stem for path in NOTEBOOKS] == [
-        "01_quickstart", "02_prompt_lab", "03_self_grading_rounds", "04_trust_the_judge", "05_curation",
-        "06_techniques", "07_does_self_improvement_work", "08_scale", "09_self_training",
+        "01_quickstart", "02_prompt_lab", "03_techniques", "04_self_grading_rounds", "05_trust_the_judge",
+        "06_does_self_improvement_work", "07_curation", "08_self_training", "10_scale",
     ]  # fmt: skip
 
 

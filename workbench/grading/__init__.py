@@ -5,7 +5,7 @@
     pairwise.py    ``wb.compare``: pairwise judge, both orders
     refine.py      ``wb.refine``: critique -> revise -> re-grade, stop rules, lineage; ``best``, ``per_round``
     trust.py       ``wb.agreement``, ``self_agreement``, ``position_bias``: may the judge be trusted?
-    word_problems.py  LLM-written arithmetic word problems, checked by evaluating their expression (notebook 04)
+    word_problems.py  LLM-written arithmetic word problems, checked by evaluating their expression (notebook 05)
     tasks/         verifiable task families (registry + one module each: arithmetic, comparison, ifeval)
     stats.py       ``wilson`` (a rate's 95% interval) and ``mcnemar`` (the paired test), for every table
     strategies.py  single sample, self-refine, verifier-refine, best-of-k, majority vote at equal budget
