@@ -138,3 +138,17 @@ def test_a_judge_that_passes_everything_is_at_chance_and_says_so(fake_server, co
     check = wb.judge_check(connect_to(fake_server(responder=lenient)), n=20, task=sums_only())
     assert check.judge_pass_rate == 1.0 and check.kappa == 0.0  # one verdict for all: no better than chance
     assert "about at chance" in check.sentence() and "say little about correctness" in check.sentence()
+
+
+def test_the_command_runs_without_runpy_warning_that_it_was_imported_twice():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "workbench.grading.experiment", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--seeds" in done.stdout

@@ -42,8 +42,8 @@ from .generation.grids import grid, personas, sample_grid
 from .generation.prompts import Prompt
 from .generation.recipes import evol_instruct, load_seed_tasks, persona_generate, self_instruct
 from .grading import tasks
-from .grading.experiment import judge_check
 from .grading.grade import GRADE_COLUMNS, agrade, grade, verify
+from .grading.judge_check import judge_check
 from .grading.pairwise import acompare, compare
 from .grading.refine import arefine, best, per_round, refine, snapshot
 from .grading.rubrics import Rubric

@@ -9,6 +9,7 @@
     tasks/         verifiable task families (registry + one module each: arithmetic, comparison, ifeval)
     stats.py       ``wilson`` (a rate's 95% interval) and ``mcnemar`` (the paired test), for every table
     strategies.py  single sample, self-refine, verifier-refine, best-of-k, majority vote at equal budget
+    judge_check.py ``wb.judge_check``: a judge's pass against a verifier's, Cohen's kappa with an interval
     experiment.py  ``python -m workbench.grading.experiment``: calibrate tasks, compare strategies, print the table
 
 Uses ``generation`` and ``models``.
