@@ -269,3 +269,22 @@ def test_torch_transformers_and_peft_are_imported_by_the_training_loop_alone():
             if any(name.split(".")[0] in heavy for name in names):
                 importers.add(path.relative_to(REPO).as_posix())
     assert importers == {"workbench/training/loop.py"}
+
+
+@needs_torch
+def test_a_lora_starts_from_its_seed_so_the_same_key_trains_the_same_model():
+    import hashlib
+
+    from workbench.models.local import default_model_path
+    from workbench.training.loop import load_base
+
+    base = default_model_path()
+    sha = hashlib.sha256(base.read_bytes()).hexdigest()
+
+    def lora_start(seed: int) -> list:
+        model, _ = load_base(base, sha, TrainingSettings(seed=seed))
+        return [weight.detach().clone() for name, weight in model.named_parameters() if "lora_A" in name]
+
+    first, again, other = lora_start(0), lora_start(0), lora_start(1)
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+    assert not all((a == b).all() for a, b in zip(first, other, strict=True))

@@ -149,6 +149,7 @@ def load_base(base: Path, sha256: str, settings: TrainingSettings) -> tuple[Any,
     if settings.lora:
         from peft import LoraConfig, get_peft_model
 
+        torch.manual_seed(settings.seed)  # LoRA's A matrices start random: from the seed, not the process's history
         lora = LoraConfig(
             r=settings.rank, lora_alpha=settings.lora_alpha, lora_dropout=0.0, target_modules="all-linear"
         )
