@@ -43,9 +43,9 @@ from .convert import gguf_facts, require_training_packages
 from .loop import Trained, check_loadable, train_model
 from .model_card import lineage, model_card
 from .resources import check_resources, resources_needed
-from .settings import METHODS, MODES, TrainingSettings
+from .settings import MODES, TrainingSettings
 
-__all__ = ["METHODS", "MODES", "ResourceError", "TrainingSettings", "TunedModel", "finetune"]
+__all__ = ["MODES", "ResourceError", "TunedModel", "finetune"]
 
 
 @dataclass
@@ -111,10 +111,10 @@ def finetune(
     )
     base_path, base_info = _base(base)
     models_dir = _models_dir(data_dir)
-    chat_file = _chat_rows(frame, models_dir, system=system, response=response, task_column=task_column)
+    chat_file = _chat_rows(frame, models_dir, system=settings.system, response=response, task_column=task_column)
     key = settings.key(chat_file.read_bytes(), base_info["sha256"])
     stem = base_path.stem.split(".")[0]
-    target = models_dir / f"{stem}-{mode}-{key[:12]}"
+    target = models_dir / f"{stem}-{settings.mode}-{key[:12]}"
     found = _finished(target)
     if found is not None:
         chat_file.unlink()

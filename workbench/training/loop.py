@@ -4,14 +4,15 @@
 
     base GGUF ── load_base ──> float32 transformers model (dequantised once, cached as safetensors) [+ LoRA]
     rows ── objective.tokenise ──> token ids, and where each answer starts (prompt rendered as the server does)
-    epochs × shuffled batches: loss = objective.loss(model, batch); clip to 1; AdamW; linear decay to 0
+    epochs × shuffled batches: objective.loss(model, batch, settings); clip to 1; AdamW; linear decay to 0
     LoRA: the adapter saved (peft format), then merged ── write_gguf ──> one GGUF by llama.cpp's converter
 
-A method is an objective: how its rows become tokens, and the loss of one batch. ``sft`` is :class:`AnswerOnly`
-(cross-entropy on the answer's tokens; the prompt is context). Another method, such as DPO on preference pairs,
-is another objective beside it (two answers per prompt tokenised with ``prompt_and_answer``, padded with
-``padded``; the reference scored by the same model with its adapter switched off, ``model.disable_adapter()``,
-so no second copy) named in ``settings.METHODS``: loading, the loop, merging and writing stay as they are.
+A method is an objective (``OBJECTIVES``): how its rows become tokens, and the loss of one batch, both given the
+settings so that a method's own (DPO's beta, say) reach it. ``sft`` is :class:`AnswerOnly` (cross-entropy on the
+answer's tokens; the prompt is context). Another method, such as DPO on preference pairs, is another objective
+beside it (two answers per prompt, each tokenised by ``prompt_and_answer`` and padded by ``padded``; the
+reference scored by the same model with its adapter switched off, ``model.disable_adapter()``, so no second copy)
+named in ``settings.METHODS``: loading, the loop, merging and writing stay as they are.
 
 Traps of this model in transformers, handled here:
 - A model loaded from GGUF is marked quantised and saving it is refused: ``_save_plain`` clears the marks. The
@@ -42,7 +43,17 @@ from .convert import convert_to_gguf, require_training_packages
 from .resources import training_threads
 from .settings import TrainingSettings
 
-__all__ = ["AnswerOnly", "Objective", "Trained", "check_loadable", "load_base", "padded", "train_model"]
+__all__ = [
+    "OBJECTIVES",
+    "AnswerOnly",
+    "Objective",
+    "Trained",
+    "check_loadable",
+    "load_base",
+    "padded",
+    "prompt_and_answer",
+    "train_model",
+]
 
 Tokenised = tuple[list[int], int]  # the ids of prompt and answer, and the index where the answer starts
 
@@ -60,11 +71,11 @@ class Trained:
 class Objective(Protocol):
     """What one training method learns from: its rows as tokens, and the loss of a batch of them."""
 
-    def tokenise(self, tokenizer: Any, rows: list[Any], max_length: int) -> list[Any]:
-        """Each row as the token ids the loss reads; InputError if no row fits in ``max_length``."""
+    def tokenise(self, tokenizer: Any, rows: list[Any], settings: TrainingSettings) -> list[Any]:
+        """Each row as the token ids the loss reads; InputError if no row fits in ``settings.max_length``."""
         ...
 
-    def loss(self, model: Any, batch: list[Any]) -> tuple[Any, int]:
+    def loss(self, model: Any, batch: list[Any], settings: TrainingSettings) -> tuple[Any, int]:
         """(the batch's loss as a torch scalar, the number of tokens the model read)."""
         ...
 
@@ -72,15 +83,15 @@ class Objective(Protocol):
 class AnswerOnly:
     """``sft``: cross-entropy on the answer's tokens only; the system and user turns are context."""
 
-    def tokenise(self, tokenizer: Any, rows: list[list[dict[str, str]]], max_length: int) -> list[Tokenised]:
+    def tokenise(self, tokenizer: Any, rows: list[list[dict[str, str]]], settings: TrainingSettings) -> list[Tokenised]:
         """Chat rows (``messages``, the last the answer) as (ids, answer start); rows the prompt fills are left out."""
-        tokenised = [prompt_and_answer(tokenizer, messages, max_length) for messages in rows]
+        tokenised = [prompt_and_answer(tokenizer, messages, settings.max_length) for messages in rows]
         kept = [row for row in tokenised if row is not None]
         if not kept:
-            raise InputError(f"every prompt is longer than max_length={max_length} tokens; raise max_length.")
+            raise InputError(f"every prompt is longer than max_length={settings.max_length} tokens; raise max_length.")
         return kept
 
-    def loss(self, model: Any, batch: list[Tokenised]) -> tuple[Any, int]:
+    def loss(self, model: Any, batch: list[Tokenised], settings: TrainingSettings) -> tuple[Any, int]:
         """The model's own causal-LM loss, with every label before the answer (and the padding) masked out."""
         ids, mask, labels = padded(batch)
         return model(input_ids=ids, attention_mask=mask, labels=labels).loss, int(mask.sum())
@@ -107,7 +118,7 @@ def train_model(
     started = time.perf_counter()
     objective = OBJECTIVES[settings.method]
     model, tokenizer = load_base(base, base_sha256, settings)
-    stats = _fit(model, objective.tokenise(tokenizer, rows, settings.max_length), objective, settings, progress)
+    stats = _fit(model, objective.tokenise(tokenizer, rows, settings), objective, settings, progress)
     adapter = None
     if settings.lora:
         adapter = folder / "adapter"
@@ -219,7 +230,7 @@ def _fit(model: Any, rows: list[Any], objective: Objective, settings: TrainingSe
     losses, tokens, started = [], 0, time.perf_counter()
     bar = tqdm(total=steps, desc=f"fine-tune ({settings.mode})", unit="step", disable=not progress)
     for batch in _batches(rows, settings):
-        loss, seen = objective.loss(model, batch)
+        loss, seen = objective.loss(model, batch, settings)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimiser.step()

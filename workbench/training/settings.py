@@ -102,7 +102,7 @@ class TrainingSettings:
 
 
 def _check_choice(name: str, value: Any, allowed: dict[str, str] | tuple[str, ...]) -> None:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         named = [f"{choice} ({allowed[choice]})" if isinstance(allowed, dict) else choice for choice in allowed]
         raise InputError(f"{name} must be one of {', '.join(named)}; got {value!r}.")
 
