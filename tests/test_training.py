@@ -3,18 +3,25 @@ is never trained twice, and carries a card naming its rows. Bad input fails befo
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+from dataclasses import FrozenInstanceError
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 import workbench as wb
 from workbench.training.convert import convert_adapter_to_gguf
-from workbench.training.finetune import ResourceError, check_resources, training_threads
+from workbench.training.loop import OBJECTIVES
+from workbench.training.resources import ResourceError, check_resources, training_threads
+from workbench.training.settings import METHODS, TrainingSettings
+
+REPO = Path(__file__).resolve().parents[1]
 
 needs_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None or importlib.util.find_spec("peft") is None,
@@ -161,7 +168,10 @@ def test_without_torch_the_error_names_the_cpu_build(tmp_path):
         "except ImportError as error:\n"
         "    print(type(error).__name__, error)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this copy of the package, wherever the venv installed one
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=True
+    )
     assert "TrainingDependencyError" in done.stdout
     assert "download.pytorch.org/whl/cpu" in done.stdout and "workbench[train]" in done.stdout
 
@@ -186,3 +196,95 @@ def test_training_threads_can_be_fixed_and_a_bad_value_says_what_it_must_be(monk
 def test_converting_a_folder_that_holds_no_adapter_says_what_to_pass(tmp_path):
     with pytest.raises(wb.InputError, match=r"holds no adapter_config.json: pass the adapter folder"):
         convert_adapter_to_gguf(tmp_path, tmp_path / "adapter.gguf")
+
+
+def test_bad_settings_are_refused_before_any_model_is_loaded(tmp_path):
+    missing = tmp_path / "no-such-model.gguf"  # had the base been looked at, the error would name it
+    refused = [
+        ({"learning_rate": 5.0}, r"learning_rate must be a number above 0 and at most 0\.1, got 5\.0"),
+        ({"learning_rate": 0}, r"learning_rate must be a number above 0 .* got 0\. .*None takes 0\.001"),
+        ({"mode": "qlora"}, r"mode must be one of lora, full; got 'qlora'"),
+        ({"method": "dpo"}, r"method must be one of sft \(supervised: .*\); got 'dpo'"),
+        ({"epochs": 0}, r"epochs must be a positive whole number, got 0"),
+        ({"seed": -1}, r"seed must be a whole number of 0 or more, got -1"),
+        ({"outtype": "q4_k_m"}, r"outtype must be one of q8_0, f16, bf16, f32; got 'q4_k_m'"),
+    ]
+    for arguments, message in refused:
+        with pytest.raises(wb.InputError, match=message):
+            wb.finetune(_rows(), base=missing, data_dir=tmp_path, **arguments)
+    assert not (tmp_path / "models").exists()
+
+
+def test_every_method_the_settings_accept_has_a_loss_in_the_loop():
+    assert set(OBJECTIVES) == set(METHODS)
+
+
+# The chat rows of two sums, as train.chat.jsonl holds them, and a base file's SHA-256.
+CHAT_ROWS = (
+    b'{"messages": [{"role": "user", "content": "What is 1 + 1?"}, {"role": "assistant", "content": "2"}]}\n'
+    b'{"messages": [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "4"}]}\n'
+)
+BASE_SHA = "0" * 64
+
+
+def test_the_same_settings_give_the_same_key_and_a_changed_one_another():
+    default = TrainingSettings()
+    assert TrainingSettings(learning_rate=1e-3, rank=16).key(CHAT_ROWS, BASE_SHA) == default.key(CHAT_ROWS, BASE_SHA)
+    # The keys models were trained under before the settings had a class of their own: those models are found again.
+    assert default.key(CHAT_ROWS, BASE_SHA) == "a5d1d1b140774a103392d825b9d4987a27d921130e4ecb761ce3d6de451911ae"
+    assert TrainingSettings(mode="full").key(CHAT_ROWS, BASE_SHA).startswith("d324501b672c")
+    changed = [
+        TrainingSettings(mode="full"),
+        TrainingSettings(epochs=3),
+        TrainingSettings(learning_rate=2e-3),
+        TrainingSettings(batch_size=4),
+        TrainingSettings(rank=8),
+        TrainingSettings(max_length=256),
+        TrainingSettings(seed=1),
+        TrainingSettings(system="Answer with the number only."),
+        TrainingSettings(outtype="f16"),
+    ]
+    keys = {settings.key(CHAT_ROWS, BASE_SHA) for settings in changed}
+    assert len(keys) == len(changed) and default.key(CHAT_ROWS, BASE_SHA) not in keys
+    assert default.key(CHAT_ROWS + CHAT_ROWS, BASE_SHA) != default.key(CHAT_ROWS, BASE_SHA)
+    assert default.key(CHAT_ROWS, "1" * 64) != default.key(CHAT_ROWS, BASE_SHA)
+    # A full fine-tune has no LoRA: its rank changes nothing, so it trains nothing new.
+    assert TrainingSettings(mode="full", rank=8).key(CHAT_ROWS, BASE_SHA) == changed[0].key(CHAT_ROWS, BASE_SHA)
+
+
+def test_settings_are_checked_once_and_then_cannot_change():
+    settings = TrainingSettings(mode="full")
+    assert settings.learning_rate == 5e-5 and settings.record()["rank"] is None and not settings.lora
+    with pytest.raises(FrozenInstanceError):
+        settings.epochs = 100
+
+
+def test_torch_transformers_and_peft_are_imported_by_the_training_loop_alone():
+    heavy = {"torch", "transformers", "peft"}
+    importers = set()
+    for path in (REPO / "workbench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            if any(name.split(".")[0] in heavy for name in names):
+                importers.add(path.relative_to(REPO).as_posix())
+    assert importers == {"workbench/training/loop.py"}
+
+
+@needs_torch
+def test_a_lora_starts_from_its_seed_so_the_same_key_trains_the_same_model():
+    import hashlib
+
+    from workbench.models.local import default_model_path
+    from workbench.training.loop import load_base
+
+    base = default_model_path()
+    sha = hashlib.sha256(base.read_bytes()).hexdigest()
+
+    def lora_start(seed: int) -> list:
+        model, _ = load_base(base, sha, TrainingSettings(seed=seed))
+        return [weight.detach().clone() for name, weight in model.named_parameters() if "lora_A" in name]
+
+    first, again, other = lora_start(0), lora_start(0), lora_start(1)
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+    assert not all((a == b).all() for a, b in zip(first, other, strict=True))

@@ -1,10 +1,10 @@
-"""Between GGUF and Hugging Face: read a GGUF file's architecture, load it for training, write a GGUF back.
+"""Between GGUF and Hugging Face: read a GGUF file's facts, write a GGUF back; the training packages' install hint.
 
-The base model is a GGUF file (the embedded SmolLM2 is one). ``transformers`` loads it dequantised to
-float32 for training; llama.cpp's own ``convert_hf_to_gguf.py``, from the same pinned llama.cpp source the
-server is built from, writes the trained weights back as GGUF (Q8_0 by default, which the converter
-writes directly: no ``llama-quantize`` needed). Its ``convert_lora_to_gguf.py`` turns a LoRA adapter into
-a GGUF adapter for ``llama-server --lora``.
+The base model is a GGUF file (the embedded SmolLM2 is one). ``transformers`` loads it dequantised to float32
+for training (in ``loop.py``, the one module that imports torch, transformers and peft); llama.cpp's own
+``convert_hf_to_gguf.py``, from the same pinned llama.cpp source the server is built from, writes the trained
+weights back as GGUF (Q8_0 by default, which the converter writes directly: no ``llama-quantize`` needed). Its
+``convert_lora_to_gguf.py`` turns a LoRA adapter into a GGUF adapter for ``llama-server --lora``.
 """
 
 from __future__ import annotations
@@ -49,11 +49,10 @@ def _found(name: str) -> bool:
 
 
 def gguf_facts(path: str | Path) -> dict[str, Any]:
-    """``architecture``, ``name`` and ``parameters`` (element count) of a GGUF file; InputError if it is none
-    or its architecture cannot be trained here (transformers must load it and llama.cpp convert it back)."""
+    """``architecture``, ``name`` and ``parameters`` (element count) of a GGUF file; InputError if it is none.
+    Whether transformers can load that architecture for training is ``loop.check_loadable``'s question."""
     require_training_packages()
     from gguf import GGUFReader
-    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
 
     path = Path(path)
     if not path.is_file():
@@ -62,15 +61,12 @@ def gguf_facts(path: str | Path) -> dict[str, Any]:
         reader = GGUFReader(str(path))
     except Exception as error:  # noqa: BLE001 - any parse failure means the same thing to the user
         raise InputError(f"{path} is not a GGUF model file ({type(error).__name__}: {error}).") from None
-    architecture = _field_text(reader, "general.architecture")
-    supported = sorted(a for a in GGUF_SUPPORTED_ARCHITECTURES if a not in ("general", "tokenizer"))
-    if architecture not in supported:
-        raise InputError(
-            f"{path.name} has architecture {architecture!r}, which cannot be fine-tuned here: transformers loads "
-            f"only these from GGUF: {', '.join(supported)}. Choose a model of one of those architectures."
-        )
     parameters = sum(int(tensor.n_elements) for tensor in reader.tensors)
-    return {"architecture": architecture, "name": _field_text(reader, "general.name"), "parameters": parameters}
+    return {
+        "architecture": _field_text(reader, "general.architecture"),
+        "name": _field_text(reader, "general.name"),
+        "parameters": parameters,
+    }
 
 
 def _field_text(reader: Any, key: str) -> str | None:
