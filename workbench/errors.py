@@ -16,7 +16,7 @@
     ├── RayUnavailableError        Ray is not installed, or its cluster cannot be reached (scale/ray_runner)
     ├── RayJobError                a Ray job stopped before every shard finished   (scale/ray_runner)
     ├── TrainingDependencyError    the ``train`` extra is missing (also an ImportError) (training)
-    ├── ResourceError              not enough free memory or disk to train           (training/finetune)
+    ├── ResourceError              not enough free memory or disk to train           (training/resources)
     └── ConversionError            llama.cpp's converter could not write a GGUF      (training/convert)
 
 Every class is defined here, so the whole tree reads in one place; the module in brackets is where
