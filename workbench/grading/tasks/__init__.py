@@ -32,6 +32,7 @@ shipped: ``arithmetic`` (small-number sums, answer checked directly),
 
 from __future__ import annotations
 
+from . import arithmetic, comparison, ifeval  # noqa: F401  (each shipped family registers its task)
 from .base import ITEM_COLUMNS, SPLITS, Task, Verdict, get, items, last_integer, names, register
 
 __all__ = ["ITEM_COLUMNS", "SPLITS", "Task", "Verdict", "get", "items", "last_integer", "names", "register"]
