@@ -4,9 +4,10 @@
     python bench/seed_spread.py --task comparison --n 60 --seeds 0 1 2 3 4 5
 
 Each run seed draws one sample per item. If every request has its own random stream, the number of verified
-items moves between seeds by about one binomial standard deviation, sqrt(n p (1 - p)); if the items share a
-stream (one seed sent with every request), they succeed and fail together and the spread is several times
-that. Prints each seed's count, the spread between seeds and the binomial figure, side by side in one run.
+items moves between seeds by at most about one binomial standard deviation, sqrt(n p (1 - p)) — less when the
+items differ in difficulty (an item always right or always wrong does not move); if the items share a stream
+(one seed sent with every request), they succeed and fail together and the spread is several times that.
+Prints each seed's count, the spread between seeds and the binomial figure, side by side in one run.
 """
 
 from __future__ import annotations
