@@ -70,7 +70,7 @@ def estimate(
     tokens_out = requests * (max_tokens or ASSUMED_OUTPUT_TOKENS)
     basis = "max_tokens, an upper bound" if max_tokens else f"assumed {ASSUMED_OUTPUT_TOKENS} a request"
     name = model.model if isinstance(model, LLM) else model
-    price = model.price_for(name) if isinstance(model, LLM) else price_for(name)
+    price = model.price_for(name) if isinstance(model, LLM) else price_for(name, provider="openai")
     return Estimate(name, requests, tokens_in, tokens_out, cost_usd(price, tokens_in, tokens_out), method, basis)
 
 
@@ -85,7 +85,7 @@ def _counter(model: str | LLM):
 
 
 def _openai_encoding(model: str):
-    if price_for(model) is None:
+    if price_for(model, provider="openai") is None:
         return None
     try:
         import bpe_openai

@@ -74,7 +74,7 @@ def as_variables(variables: pl.DataFrame | Mapping[str, Any] | Sequence[Mapping[
     elif isinstance(variables, Sequence) and not isinstance(variables, (str, bytes)):
         frame = pl.DataFrame([dict(row) for row in variables])
     else:
-        raise TypeError(
+        raise InputError(
             f"variables must be a polars DataFrame, a dict or a list of dicts; got {type(variables).__name__}."
         )
     if frame.height == 0:

@@ -288,7 +288,7 @@ def _call_verifier(fn: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> 
 
 def _verifier_grades(frame: pl.DataFrame, fn: Callable[[dict[str, Any]], Any], column: str) -> pl.DataFrame:
     if not callable(fn):
-        raise TypeError(f"a judge is an LLM (from wb.connect) or a verifier function; got {type(fn).__name__}.")
+        raise InputError(f"a judge is an LLM (from wb.connect) or a verifier function; got {type(fn).__name__}.")
     require_columns(frame, column, purpose=" to grade")
     checked = verify(frame, fn, name="_value")
     label = f"verifier:{getattr(fn, '__name__', type(fn).__name__)}"

@@ -51,7 +51,7 @@ class ExplorerState:
         marks_dir: str | Path | None = None,
     ) -> None:
         if not isinstance(frame, pl.DataFrame):
-            raise TypeError(f"wb.explore takes a polars DataFrame, got {type(frame).__name__}.")
+            raise InputError(f"wb.explore takes a polars DataFrame, got {type(frame).__name__}.")
         if not isinstance(page_size, int) or page_size < 1:
             raise InputError(f"page_size must be a whole number of 1 or more, got {page_size!r}.")
         self.id_column = _id_column(frame)

@@ -133,7 +133,7 @@ _REGISTRY: dict[str, Task] = {}
 def register(task: Task, *, replace: bool = False) -> Task:
     """Add ``task`` to the registry (``replace=True`` to redefine a name); returns it."""
     if not isinstance(task, Task):
-        raise TypeError(f"register a tasks.Task, got {type(task).__name__}.")
+        raise InputError(f"register a tasks.Task, got {type(task).__name__}.")
     if task.name in _REGISTRY and not replace and _REGISTRY[task.name] is not task:
         raise InputError(f"a task named {task.name!r} is already registered; pass replace=True to redefine it.")
     _REGISTRY[task.name] = task
