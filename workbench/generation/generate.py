@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from ..columns import GENERATION_COLUMNS
-from ..errors import InputError, SchemaError
+from ..errors import InputError, SchemaError, check_counts, check_type
 from ..models.client import LLM
 from ..models.routes import Answer, is_pending
 from ..models.sync import run_sync
@@ -47,9 +47,9 @@ async def agenerate(
     **params: Any,
 ) -> Answer:
     """The async form of :func:`generate`."""
+    check_type(llm, LLM, "generate's first argument", "a connection: llm = wb.connect(), then wb.generate(llm, ...)")
     prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt)
-    if not isinstance(n, int) or n < 1:
-        raise InputError(f"n is the number of samples per row and must be 1 or more, got {n!r}.")
+    check_counts(n=n)
     frame = as_variables(variables)
     output = OutputSchema(schema) if schema is not None else None
     _check_names(frame, output)
@@ -97,10 +97,15 @@ def _check_names(frame: pl.DataFrame, output: OutputSchema | None) -> None:
 def _requests(prompt: Prompt, frame: pl.DataFrame, n: int) -> list[dict[str, Any]]:
     requests = []
     for row_number, row in enumerate(frame.iter_rows(named=True)):
-        present = {name: value for name, value in row.items() if value is not None}  # a null is a missing value
+        present = {name: value for name, value in row.items() if not _missing(value)}  # a null or NaN is missing
         messages = prompt.render(present, row=row_number)
         requests += [{"messages": messages, "sample_index": sample} for sample in range(n)]
     return requests
+
+
+def _missing(value: Any) -> bool:
+    """A null, or a float NaN (polars keeps both apart; to a template both mean "no value")."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 async def _validate(llm, output, requests, replies, **options):
