@@ -14,10 +14,12 @@ as it was, and a folder that cannot be written is a ``StorageError`` saying so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +37,22 @@ CHAT_ROLES = {"system", "user", "assistant"}
 _HINT = "Choose a folder you can write to (pass another path)."
 
 
-def _written(path: str | Path):
-    """Where an export writes: a temporary file that replaces ``path`` only when the block succeeds."""
+@contextlib.contextmanager
+def _written(path: str | Path) -> Iterator[Path]:
+    """Where an export writes: a temporary file that replaces ``path`` only when the block succeeds.
+
+    A column polars cannot write in the format (Python objects, say) is an InputError naming the file.
+    """
     if not isinstance(path, (str, Path)) or not str(path).strip():
         raise InputError(f"an export needs a file path, e.g. 'data/runs/kept.jsonl'; got {path!r}.")
-    return atomic_path(path, hint=_HINT)
+    with atomic_path(path, hint=_HINT) as temporary:
+        try:
+            yield temporary
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(
+                f"the frame cannot be written to {path}: {type(exc).__name__}: {exc}. Drop or convert the column "
+                "it names (nothing was written; an earlier file there is unchanged)."
+            ) from None
 
 
 def _check_frame(frame: pl.DataFrame) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from ..columns import GENERATION_COLUMNS
-from ..errors import InputError, SchemaError, check_counts, check_type
+from ..errors import InputError, SchemaError, check_type
 from ..models.client import LLM
 from ..models.routes import Answer, is_pending
 from ..models.sync import run_sync
@@ -49,7 +49,8 @@ async def agenerate(
     """The async form of :func:`generate`."""
     check_type(llm, LLM, "generate's first argument", "a connection: llm = wb.connect(), then wb.generate(llm, ...)")
     prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt)
-    check_counts(n=n)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InputError(f"n is the number of samples per row and must be 1 or more, got {n!r}.")
     frame = as_variables(variables)
     output = OutputSchema(schema) if schema is not None else None
     _check_names(frame, output)

@@ -120,7 +120,8 @@ def normalise_requests(requests: Any, *, endpoint: str, model: str, params: dict
         index = explicit_index if explicit_index is not None else seen[identity]
         seen[identity] += 1
         key = request_key(endpoint, chosen_model, messages, merged, index)
-        normalised.append(ChatRequest(chosen_model, messages, merged, index, key, _text_problem(identity)))
+        problem = _text_problem(json.dumps([messages, merged], ensure_ascii=False, default=str))
+        normalised.append(ChatRequest(chosen_model, messages, merged, index, key, problem))
     return normalised
 
 

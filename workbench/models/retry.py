@@ -76,6 +76,8 @@ def classify(exc: BaseException) -> Failure:
         detail = f"{type(cause).__name__}: {cause}" if cause else str(exc)
         unreachable = isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout))
         return Failure(name, detail, True, unreachable=unreachable, isolated=not unreachable)
+    if isinstance(exc, UnicodeEncodeError):  # text the request could not be sent with: no retry can change it
+        return Failure(name, f"the request holds text that cannot be sent: {exc}", False)
     if isinstance(exc, (openai.APIResponseValidationError, MalformedResponse, ValueError)):
         return Failure(name, f"malformed response: {exc}", True, isolated=True)
     return Failure(name, str(exc), False)
