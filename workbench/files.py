@@ -38,12 +38,14 @@ def atomic_path(path: str | Path, *, hint: str = "Write somewhere you may write 
     renaming becomes a :class:`StorageError` with ``hint``.
     """
     target = Path(path)
+    if "\x00" in str(target) or target.name in ("", ".", ".."):
+        raise StorageError(f"cannot write {str(target)!r}: it is not a file name. {hint}")
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary.touch()  # fails now, before any work, where the folder cannot be written
-    except OSError as exc:
-        raise storage_error(target.parent, exc, hint) from exc
+    except (OSError, ValueError) as exc:  # ValueError: a name the file system cannot take (a lone surrogate)
+        raise storage_error(target.parent, exc if isinstance(exc, OSError) else OSError(str(exc)), hint) from exc
     try:
         yield temporary
         os.replace(temporary, target)

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from ..errors import check_counts, check_type
 from ..models.client import LLM
 from ..models.pricing import cost_usd, price_for
 from .grids import as_variables
@@ -59,8 +59,8 @@ def estimate(
 ) -> Estimate:
     """Count the prompt tokens of every request ``wb.generate`` would send, and price them."""
     prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt)
-    if not isinstance(n, int) or n < 1:
-        raise InputError(f"n must be 1 or more, got {n!r}.")
+    check_counts(n=n, **({"max_tokens": max_tokens} if max_tokens is not None else {}))
+    check_type(model, (str, LLM), "model", "a model name like 'gpt-4.1-mini', or a connection from wb.connect()")
     frame = as_variables(variables)
     conversations = [prompt.render(row, row=index) for index, row in enumerate(frame.iter_rows(named=True))]
     count, method = _counter(model)

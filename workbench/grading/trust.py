@@ -106,8 +106,8 @@ def _label_lists(left: Any, right: Any) -> tuple[list, list]:
         )
     if not left:
         raise InputError("cohen_kappa needs at least one pair of labels; both lists are empty.")
-    if any(label is None for label in left + right):
-        raise InputError("cohen_kappa's labels hold a None: drop the items one side has not labelled.")
+    if any(label is None or (isinstance(label, float) and label != label) for label in left + right):
+        raise InputError("cohen_kappa's labels hold a None or NaN: drop the items one side has not labelled.")
     try:
         sorted(set(left) | set(right))
     except TypeError:

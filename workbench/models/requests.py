@@ -41,7 +41,7 @@ import polars as pl
 from openai.resources.chat.completions import AsyncCompletions
 from openai.resources.embeddings import AsyncEmbeddings
 
-from ..errors import InputError, redact
+from ..errors import InputError, check_counts, check_numbers, check_type, redact
 from .cache import CachedResponse, request_key
 
 __all__ = [
@@ -163,9 +163,26 @@ def check_parameters(params: dict[str, Any], kind: str) -> None:
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"{name} must be a finite number, got {value!r}.")
+    _check_values(params)
     extra = params.get("extra_body")
     if extra is not None and not isinstance(extra, dict):
         raise InputError(f"extra_body must be a dict of the server's own parameters, got {type(extra).__name__}.")
+
+
+# The parameters whose kind every server agrees on (their ranges differ, and are the server's to check).
+_TOKEN_BUDGETS = ("max_tokens", "max_completion_tokens")
+_REALS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+
+
+def _check_values(params: dict[str, Any]) -> None:
+    budgets = {name: params[name] for name in _TOKEN_BUDGETS if params.get(name) is not None}
+    check_counts(**budgets)
+    check_numbers(**{name: params.get(name) for name in _REALS})
+    check_numbers(at_least=0, temperature=params.get("temperature"))
+    if params.get("seed") is not None:
+        check_type(params["seed"], int, "seed", "a whole number")
+    if params.get("top_logprobs") is not None:
+        check_counts(at_least=0, top_logprobs=params["top_logprobs"])
 
 
 def _text_problem(text: str) -> str | None:
