@@ -256,3 +256,11 @@ def test_a_prompt_longer_than_the_embedded_models_context_names_local_context(tm
     llm = wb.connect(local_context=256, local_slots=1, data_dir=tmp_path)
     error = llm.chat_many(["word " * 600], max_tokens=8, progress=False)["error"][0]
     assert "exceeds the available context size" in error and "wb.connect(local_context=8192)" in error
+
+
+def test_a_batch_too_large_to_hold_is_refused_before_it_is_built(fake_server, connect_to):
+    llm = connect_to(fake_server())
+    with pytest.raises(wb.InputError, match=r"n must be at most 500,000 here, got 1,000,000,000,000: 2 rows times n"):
+        wb.generate(llm, "Say {{x}}.", wb.grid(x=["a", "b"]), n=10**12)
+    with pytest.raises(wb.InputError, match=r"votes must be at most 1,000,000 here"):
+        wb.grade(llm, good_frame().head(1), RUBRIC, votes=10**7)

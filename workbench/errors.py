@@ -33,7 +33,7 @@ No message says a key: every ``WorkbenchError``'s message, every row error and e
 The checks every entry point shares, one helper per kind, each raising the error it is given
 (``InputError`` by default) with the argument's name:
 
-    check_counts(n=n, k=k)                 whole numbers of 1 or more (``at_least=0`` for 0 or more)
+    check_counts(n=n, k=k)                 whole numbers of 1 or more (``at_least=0``, ``at_most=...``)
     check_numbers(stop_at=stop_at)         finite real numbers (None passes: an option left unset)
     check_type(llm, LLM, "llm", hint)      an object of the expected type, or a message with the hint
 """
@@ -177,12 +177,24 @@ class ConversionError(WorkbenchError):
     """llama.cpp's converter could not write the trained model as GGUF."""
 
 
-def check_counts(*, at_least: int = 1, error: type[WorkbenchError] = InputError, **counts: Any) -> None:
-    """Refuse any count that is not a whole number of ``at_least`` (1) or more, naming it: ``check_counts(k=k)``."""
+def check_counts(
+    *,
+    at_least: int = 1,
+    at_most: int | None = None,
+    why: str = "",
+    error: type[WorkbenchError] = InputError,
+    **counts: Any,
+) -> None:
+    """Refuse any count that is not a whole number of ``at_least`` (1) or more (and ``at_most``), naming it.
+
+    ``check_counts(k=k)``; ``check_counts(at_most=limit, why="a batch is held in memory", n=n)``.
+    """
     for name, value in counts.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < at_least:
             wanted = "a positive whole number" if at_least == 1 else f"a whole number of {at_least} or more"
             raise error(f"{name} must be {wanted}, got {value!r}.")
+        if at_most is not None and value > at_most:
+            raise error(f"{name} must be at most {at_most:,} here, got {value:,}{': ' + why if why else ''}.")
 
 
 def check_numbers(

@@ -17,8 +17,9 @@ from typing import Any
 import polars as pl
 
 from ..columns import GENERATION_COLUMNS
-from ..errors import InputError, SchemaError, check_type
+from ..errors import InputError, SchemaError, check_counts, check_type
 from ..models.client import LLM
+from ..models.requests import MAX_BATCH_REQUESTS
 from ..models.routes import Answer, is_pending
 from ..models.sync import run_sync
 from .grids import as_variables
@@ -32,6 +33,10 @@ REPAIR = (
     "Reply again with only the corrected JSON object, nothing else."
 )
 CUT_OFF = "it was cut off at the token limit, so keep it shorter"
+_TOO_MANY = (
+    f"{{rows:,}} rows times n would be more than {MAX_BATCH_REQUESTS:,} requests in one call, which is held in memory; "
+    "run it in parts"
+)
 
 
 async def agenerate(
@@ -52,6 +57,7 @@ async def agenerate(
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InputError(f"n is the number of samples per row and must be 1 or more, got {n!r}.")
     frame = as_variables(variables)
+    check_counts(at_most=max(1, MAX_BATCH_REQUESTS // frame.height), why=_TOO_MANY.format(rows=frame.height), n=n)
     output = OutputSchema(schema) if schema is not None else None
     _check_names(frame, output)
     if output is not None:

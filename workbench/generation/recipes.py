@@ -30,6 +30,7 @@ import polars as pl
 from ..curation.similarity import most_similar, rouge_l, words
 from ..errors import InputError, check_counts, check_numbers, check_type
 from ..models.client import LLM
+from ..models.requests import MAX_BATCH_REQUESTS
 from ..models.routes import Answer, refuse_via
 from .generate import generate
 from .grids import personas, shipped_data_dir
@@ -87,6 +88,7 @@ def self_instruct(
     check_type(llm, LLM, "self_instruct's first argument", "a connection from wb.connect()")
     pool = _instructions(seeds if seeds is not None else load_seed_tasks(), "Self-Instruct", "seeds")
     check_counts(rounds=rounds, prompts_per_round=prompts_per_round, examples=examples)
+    check_counts(at_most=MAX_BATCH_REQUESTS, prompts_per_round=prompts_per_round)
     check_numbers(threshold=threshold)
     if not 1 <= examples <= len(pool):
         raise InputError(f"need rounds >= 1, prompts_per_round >= 1 and 1 <= examples <= {len(pool)} (the seeds).")

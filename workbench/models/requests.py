@@ -46,6 +46,7 @@ from .cache import CachedResponse, request_key
 
 __all__ = [
     "EMBEDDING_ROLE",
+    "MAX_BATCH_REQUESTS",
     "ChatRequest",
     "answered_row",
     "embedding_requests",
@@ -56,6 +57,7 @@ __all__ = [
     "request_seed",
 ]
 
+MAX_BATCH_REQUESTS = 1_000_000  # one call's requests are held in memory: more is a mistake, or a run to split
 DEFAULT_COMPLETION_BUDGET = 256  # completion tokens assumed for a request that sets no max_tokens
 EMBEDDING_ROLE = "embedding-input"  # the one "message" of an embedding request: no chat role, so no key is shared
 
