@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -102,7 +101,10 @@ def test_chat_many_answers_every_row_or_refuses_the_batch(llm, prompts, temperat
     )
     if table is not None:  # one row per request, each answered or with its error
         assert table.height == len(prompts)
-        assert all((response is None) != (error is None) for response, error in zip(table["response"], table["error"]))
+        assert all(
+            (response is None) != (error is None)
+            for response, error in zip(table["response"], table["error"], strict=True)
+        )
 
 
 @SWEEP
