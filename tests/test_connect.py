@@ -113,6 +113,7 @@ def test_the_public_names_are_pinned():
             "ResponseCache",
             "Rubric",
             "SchemaError",
+            "StorageError",
             "Settings",
             "WorkbenchError",
             "__version__",

@@ -35,6 +35,7 @@ from .errors import (
     MissingAPIKeyError,
     PromptError,
     SchemaError,
+    StorageError,
     WorkbenchError,
 )
 from .generation.estimate import Estimate, estimate
@@ -115,6 +116,7 @@ __all__ = [
     "ResponseCache",
     "SchemaError",
     "Settings",
+    "StorageError",
     "WorkbenchError",
     "__version__",
     "agenerate",

@@ -123,13 +123,13 @@ def check_scale(scale: Any) -> tuple[int, int]:
     """(min, max): two whole numbers, min < max, at most MAX_SCALE_POINTS points; 1.0 is read as 1, 1.7 refused."""
     values = list(scale) if isinstance(scale, (tuple, list)) else None
     if values is None or len(values) != 2 or not all(_whole(value) for value in values):
-        raise InputError(f"a rubric scale is two whole numbers (min, max), e.g. (1, 5); got {scale!r}.")
+        raise InputError(f"a score scale is two whole numbers (min, max), e.g. (1, 5); got {scale!r}.")
     low, high = (int(value) for value in values)
     if low >= high:
-        raise InputError(f"a rubric scale needs min < max; got ({low}, {high}).")
+        raise InputError(f"a score scale needs min < max; got ({low}, {high}).")
     if high - low + 1 > MAX_SCALE_POINTS:
         raise InputError(
-            f"a rubric scale has at most {MAX_SCALE_POINTS} points (e.g. (0, 100)); ({low}, {high}) has "
+            f"a score scale has at most {MAX_SCALE_POINTS} points (e.g. (0, 100)); ({low}, {high}) has "
             f"{high - low + 1:,}. A judge's output schema lists every score: use a coarser scale."
         )
     return low, high

@@ -112,17 +112,23 @@ def normalise_requests(requests: Any, *, endpoint: str, model: str, params: dict
         raise InputError(f"chat_many expects {_EXPECTED}; got {type(requests).__name__}.")
     seen: Counter[str] = Counter()
     normalised = []
+    shared = {key: value for key, value in params.items() if key not in ("model", "sample_index")}
+    check_parameters(shared, "chat")
+    shared_problem = _text_problem(json.dumps(shared, ensure_ascii=False, default=str))
     for position, request in enumerate(requests):
         messages, own = _split(request, position)
         merged = {**params, **own}
         chosen_model = merged.pop("model", model)
         explicit_index = merged.pop("sample_index", None)
-        check_parameters(merged, "chat")
+        if own:  # a request's own parameters; the shared ones were checked once
+            check_parameters(merged, "chat")
         identity = json.dumps([chosen_model, messages, merged], sort_keys=True, default=str)
         index = explicit_index if explicit_index is not None else seen[identity]
         seen[identity] += 1
         key = request_key(endpoint, chosen_model, messages, merged, index)
-        problem = _text_problem(json.dumps([messages, merged], ensure_ascii=False, default=str))
+        problem = _messages_problem(messages) or shared_problem
+        if own and not problem:
+            problem = _text_problem(json.dumps(own, ensure_ascii=False, default=str))
         normalised.append(ChatRequest(chosen_model, messages, merged, index, key, problem))
     return normalised
 
@@ -185,6 +191,16 @@ def _check_values(params: dict[str, Any]) -> None:
         check_type(params["seed"], int, "seed", "a whole number")
     if params.get("top_logprobs") is not None:
         check_counts(at_least=0, top_logprobs=params["top_logprobs"])
+
+
+def _messages_problem(messages: list[dict[str, Any]]) -> str | None:
+    for message in messages:
+        content = message["content"]
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, default=str)
+        problem = _text_problem(text)
+        if problem:
+            return problem
+    return None
 
 
 def _text_problem(text: str) -> str | None:
