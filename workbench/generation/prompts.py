@@ -24,6 +24,7 @@ import jinja2
 import jinja2.meta
 
 from ..errors import PromptError
+from ..files import atomic_path
 
 __all__ = ["Prompt", "PromptError"]
 
@@ -116,14 +117,15 @@ class Prompt:
     def save(self, path: str | Path) -> Path:
         """Write the prompt as JSON (``.json``) or, without system and examples, as plain text."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".json":
             data = {"template": self.template, "system": self.system, "examples": self.examples}
-            path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         elif self.system or self.examples:
             raise PromptError(f"{path.name}: a prompt with a system message or examples is saved as .json")
         else:
-            path.write_text(self.template)
+            text = self.template
+        with atomic_path(path, hint="Save it in a folder you can write to.") as temporary:
+            temporary.write_text(text, encoding="utf-8")
         return path
 
     @classmethod
@@ -134,9 +136,14 @@ class Prompt:
             raise PromptError(f"no prompt file at {path}. Prompts saved with prompt.save(...) live in data/prompts/.")
         if path.suffix != ".json":
             return cls(path.read_text())
-        data = json.loads(path.read_text())
-        examples = [(variables, answer) for variables, answer in data.get("examples") or []]
-        return cls(data["template"], system=data.get("system"), examples=examples)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            template = data["template"]
+        except (ValueError, KeyError, TypeError):
+            raise PromptError(
+                f"{path} is not a saved prompt: a JSON object with 'template' (see Prompt.save)."
+            ) from None
+        return cls(template, system=data.get("system"), examples=data.get("examples"))
 
 
 def _compile(source: str, label: str) -> jinja2.Template:

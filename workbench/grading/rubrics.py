@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..files import atomic_path
 from ..generation.grids import shipped_data_dir
 
 __all__ = ["JUDGE_REASON", "MAX_SCALE_POINTS", "REASON_MAX_CHARS", "Rubric", "check_scale"]
@@ -96,9 +97,10 @@ class Rubric:
         }
 
     def save(self, path: str | Path) -> Path:
+        """Write the rubric as JSON (read it back with :meth:`load`)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        with atomic_path(path, hint="Save it in a folder you can write to.") as temporary:
+            temporary.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
 
     @classmethod
