@@ -61,3 +61,18 @@ def test_a_batch_charges_the_tokens_the_server_served_from_its_cache_at_the_cach
     assert row["cost_usd"] == pytest.approx((2 * 1.0 + 4 * 0.25 + 7 * 2.0) / 1e6)
     again = llm.chat_many(["one two three four five six"], progress=False).row(0, named=True)
     assert again["cached"] and again["cost_usd"] == pytest.approx(row["cost_usd"])  # the cache kept the split
+
+
+def test_costs_match_genai_prices_own_calculation_also_past_a_long_context_step():
+    from genai_prices import Usage, calc_price
+    from genai_prices.data_snapshot import get_snapshot
+
+    openai = get_snapshot().find_provider(None, "openai", None)
+    priced = {model.id: price_for(model.id, provider="openai") for model in openai.models}
+    tiered = [name for name, price in priced.items() if price is not None and price.tiers]
+    assert tiered, "genai-prices lists OpenAI models whose price steps up past a prompt length"
+    for name in [tiered[0], "gpt-4.1-mini", "gpt-4o"]:
+        for tokens_in, cached, tokens_out in [(1_000, 800, 200), (400_000, 100_000, 5_000)]:
+            usage = Usage(input_tokens=tokens_in, cache_read_tokens=cached, output_tokens=tokens_out)
+            expected = float(calc_price(usage, name, provider_id="openai").total_price)
+            assert priced[name].cost(tokens_in, tokens_out, cached) == pytest.approx(expected, rel=1e-12)

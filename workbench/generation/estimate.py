@@ -67,11 +67,13 @@ def estimate(
     per_row = [sum(count(m["content"]) + _PER_MESSAGE for m in messages) + _PER_REPLY for messages in conversations]
     tokens_in = sum(per_row) * n
     requests = frame.height * n
-    tokens_out = requests * (max_tokens or ASSUMED_OUTPUT_TOKENS)
+    reply = max_tokens or ASSUMED_OUTPUT_TOKENS
+    tokens_out = requests * reply
     basis = "max_tokens, an upper bound" if max_tokens else f"assumed {ASSUMED_OUTPUT_TOKENS} a request"
     name = model.model if isinstance(model, LLM) else model
     price = model.price_for(name) if isinstance(model, LLM) else price_for(name, provider="openai")
-    return Estimate(name, requests, tokens_in, tokens_out, cost_usd(price, tokens_in, tokens_out), method, basis)
+    cost = None if price is None else n * sum(cost_usd(price, tokens, reply) for tokens in per_row)  # as billed
+    return Estimate(name, requests, tokens_in, tokens_out, cost, method, basis)
 
 
 def _counter(model: str | LLM):

@@ -6,12 +6,13 @@
 The prices come from `genai-prices <https://github.com/pydantic/genai-prices>`_ (MIT, kept by the
 Pydantic team): a maintained table of the providers' published prices that ships inside the package,
 so pricing never uses the network (the library's live updates are never turned on). A dated
-snapshot (``gpt-4o-2024-08-06``) finds its model; prices that depend on the prompt's length or the
-date are the library's to apply. The provider is OpenAI for the ``openai`` backend; for any other it
-is found from the base URL (Groq, OpenRouter, Together, ...). A server on this machine, or a model the
-library does not know, has no price: its cost is None (unknown), never a guess — pass
-``price_per_million=(input, output)``, or ``(input, output, cached_input)``, to ``wb.connect`` to
-price it. The embedded model costs 0.
+snapshot (``gpt-4o-2024-08-06``) finds its model; a price that steps up past a prompt length (a
+long-context tier) keeps its steps, and a per-request fee is added. The provider is OpenAI for the
+``openai`` backend; for any other it is found from the base URL (Groq, OpenRouter, Together, ...). A
+server on this machine, or a model the library does not know, has no price: its cost is None
+(unknown), never a guess — pass ``price_per_million=(input, output)``, or ``(input, output,
+cached_input)``, to ``wb.connect`` to price it. The embedded model costs 0. The library is asked once
+per model; a response's cost is then plain arithmetic (about a microsecond).
 
 Cached prompt tokens (OpenAI's ``usage.prompt_tokens_details.cached_tokens``) are part of
 ``tokens_in`` and are charged at the cached-input price where the model has one, so a provider's
@@ -21,7 +22,7 @@ prompt caching is not billed at the full input price.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -32,26 +33,35 @@ __all__ = ["Price", "cached_tokens", "cost_usd", "given_price", "price_for"]
 
 @dataclass(frozen=True)
 class Price:
-    """US dollars per million tokens: prompt, completion, and cached prompt (None: charged as prompt)."""
+    """US dollars per million tokens: prompt, completion, and cached prompt (None: charged as prompt).
+
+    ``tiers``: (which, prompt tokens above which it applies, price) steps of a long-context price, where
+    ``which`` is "input", "output" or "cached_input" (a prompt past the step pays the step's price for
+    every token, as the providers bill); ``per_request``: a fee per request, in dollars.
+    """
 
     input: float
     output: float
     cached_input: float | None = None
     source: str = "price_per_million"
-    library: Any = field(default=None, repr=False, compare=False)  # genai-prices' model price (its tiers too)
+    tiers: tuple[tuple[str, int, float], ...] = ()
+    per_request: float = 0.0
 
     def cost(self, tokens_in: int | None, tokens_out: int | None, tokens_cached: int | None = None) -> float | None:
         """Dollars for one response, or None when its token counts are unknown."""
         if tokens_in is None or tokens_out is None:
             return None
         cached = min(tokens_cached or 0, tokens_in)
-        if self.library is not None:
-            from genai_prices import Usage
+        full, out = self._rate("input", tokens_in), self._rate("output", tokens_in)
+        reused = full if self.cached_input is None else self._rate("cached_input", tokens_in)
+        return ((tokens_in - cached) * full + cached * reused + tokens_out * out) / 1_000_000 + self.per_request
 
-            usage = Usage(input_tokens=tokens_in, cache_read_tokens=cached, output_tokens=tokens_out)
-            return float(self.library.calc_price(usage)["total_price"])
-        cached_price = self.input if self.cached_input is None else self.cached_input
-        return ((tokens_in - cached) * self.input + cached * cached_price + tokens_out * self.output) / 1_000_000
+    def _rate(self, which: str, tokens_in: int) -> float:
+        rate = getattr(self, which)
+        for name, start, price in self.tiers:  # in increasing order of start
+            if name == which and tokens_in > start:
+                rate = price
+        return rate
 
 
 FREE = Price(0.0, 0.0, 0.0, source="the embedded model")
@@ -95,17 +105,24 @@ def _library_price(model: str, provider: str | None, base_url: str | None) -> Pr
     except LookupError:
         return None
     prices = found.calc_price(genai_prices.Usage(input_tokens=0, output_tokens=0), found_provider).model_price
+    keys = {"input": prices.input_mtok, "output": prices.output_mtok, "cached_input": prices.cache_read_mtok}
+    tiers = sorted(
+        (which, tier.start, float(tier.price))
+        for which, price in keys.items()
+        for tier in getattr(price, "tiers", None) or []
+    )
     return Price(
-        _per_million(prices.input_mtok),
-        _per_million(prices.output_mtok),
-        _per_million(prices.cache_read_mtok) if prices.cache_read_mtok is not None else None,
+        _base(prices.input_mtok),
+        _base(prices.output_mtok),
+        _base(prices.cache_read_mtok) if prices.cache_read_mtok is not None else None,
         source=f"genai-prices {genai_prices.__version__}: {found_provider.id} {found.id}",
-        library=prices,
+        tiers=tuple(sorted(tiers, key=lambda step: step[1])),
+        per_request=float(prices.requests_kcount or 0) / 1000,
     )
 
 
-def _per_million(price: Any) -> float:
-    """A price of the library as a float (a tiered price by its base tier)."""
+def _base(price: Any) -> float:
+    """A price of the library as a float (a tiered one by its first step)."""
     if price is None:
         return 0.0
     return float(getattr(price, "base", price))
