@@ -203,3 +203,29 @@ def test_exports_write_the_whole_file_or_leave_the_earlier_one(tmp_path_factory,
             assert earlier.read_text() == "the earlier good file"
         else:
             assert target.is_file() and target.stat().st_size > 0
+
+
+@SWEEP
+@given(
+    page_size=numbers,
+    pass_at=numbers,
+    max_chars=numbers,
+    low=numbers,
+    high=numbers,
+    name=texts,
+    weights=st.one_of(st.none(), st.sampled_from(["linear", "quadratic"]), texts),
+)
+def test_views_and_agreement_open_or_refuse(
+    history, tmp_path_factory, page_size, pass_at, max_chars, low, high, name, weights
+):
+    folder = tmp_path_factory.mktemp("views")
+    explorer = succeeds_or_refuses(
+        wb.explore, history, page_size=page_size, pass_at=pass_at, max_chars=max_chars, name=name, marks_dir=folder
+    )
+    if explorer is not None:
+        succeeds_or_refuses(explorer.state.mark, history["sample_id"][0], "keep")
+    labeler = succeeds_or_refuses(wb.Labeler, history, scale=(low, high), name=name, labels_dir=folder)
+    if labeler is not None:
+        succeeds_or_refuses(labeler.label, int(labeler.score_buttons[0].description))
+    succeeds_or_refuses(wb.agreement, history.with_columns(other=pl.col("score")), "score", "other", weights=weights)
+    assert not [path for path in folder.rglob("*.tmp")]
