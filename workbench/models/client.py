@@ -25,7 +25,7 @@ from ..errors import ConfigError, RequestFailedError, check_counts
 from .batch import run_batch
 from .cache import ResponseCache
 from .config import Settings, check_settings
-from .pricing import Price, price_for
+from .pricing import Price, given_price, price_for
 from .requests import embedding_requests, normalise_requests
 from .routes import Answer, find_route, refuse_via
 from .sync import is_background_loop, run_sync
@@ -66,14 +66,14 @@ class LLM:
         model: str,
         endpoint: str,
         settings: Settings,
-        price: Price | None,
+        price: Price | tuple[float, ...] | None,
     ) -> None:
         self.backend = backend
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.endpoint = endpoint
         self.settings = settings
-        self._price = price
+        self._price = price if price is None or isinstance(price, Price) else given_price(price)
         self._client: openai.AsyncOpenAI | None = None
 
     def __repr__(self) -> str:
