@@ -210,13 +210,13 @@ def test_an_empty_request_list_gives_an_empty_table_with_every_column(fake_serve
 @pytest.mark.parametrize("bad", ["just a string", {"messages": []}, 42, None])
 def test_a_non_list_argument_is_a_type_error_that_says_what_is_expected(fake_server, connect_to, bad):
     llm = connect_to(fake_server())
-    with pytest.raises(TypeError, match="expects a list of requests"):
+    with pytest.raises(wb.InputError, match="expects a list of requests"):
         llm.chat_many(bad, progress=False)
 
 
 def test_a_malformed_message_names_the_request(fake_server, connect_to):
     llm = connect_to(fake_server())
-    with pytest.raises(TypeError, match=r"request 1 has a message without 'role' and 'content'"):
+    with pytest.raises(wb.InputError, match=r"request 1 has a message without 'role' and 'content'"):
         llm.chat_many(["fine", [{"text": "no role"}]], progress=False)
 
 

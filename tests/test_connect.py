@@ -31,7 +31,8 @@ def test_openai_with_a_key_from_the_environment_hides_it(monkeypatch):
     llm = wb.connect("openai", model="gpt-4o-mini")
     assert llm.base_url == "https://api.openai.com/v1" and llm.model == "gpt-4o-mini"
     assert SECRET not in repr(llm) and "api_key=set" in repr(llm)
-    assert llm.price_for("gpt-4o-mini") == (0.15, 0.60)
+    price = llm.price_for("gpt-4o-mini")
+    assert (price.input, price.output) == (0.15, 0.60)
 
 
 def test_a_compatible_server_is_asked_which_model_it_serves(fake_server):
@@ -80,7 +81,7 @@ def test_a_key_in_the_file_is_refused(tmp_path):
 
 
 def test_a_negative_setting_is_refused():
-    with pytest.raises(wb.ConfigError, match="max_concurrency must be a positive number"):
+    with pytest.raises(wb.ConfigError, match="max_concurrency must be a positive whole number"):
         load_settings(max_concurrency=0)
 
 
@@ -112,6 +113,7 @@ def test_the_public_names_are_pinned():
             "ResponseCache",
             "Rubric",
             "SchemaError",
+            "StorageError",
             "Settings",
             "WorkbenchError",
             "__version__",

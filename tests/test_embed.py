@@ -45,9 +45,9 @@ def test_an_endpoint_without_embeddings_gives_error_rows_not_a_crash(fake_server
 
 def test_embed_refuses_what_it_cannot_send(fake_server, connect_to):
     llm = connect_to(fake_server(embeddings=True))
-    with pytest.raises(TypeError, match="embed expects a list of texts"):
+    with pytest.raises(wb.InputError, match="embed expects a list of texts"):
         llm.embed("one string")
-    with pytest.raises(TypeError, match=r"text 1 is None: embed takes non-empty strings"):
+    with pytest.raises(wb.InputError, match=r"text 1 is None: embed takes non-empty strings"):
         llm.embed(["fine", None])
 
 

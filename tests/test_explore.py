@@ -266,7 +266,7 @@ def test_marks_are_saved_at_once_survive_a_restart_and_filter(large, tmp_path):
 def test_a_frame_without_sample_id_is_refused_with_the_columns_it_needs():
     with pytest.raises(wb.InputError, match="needs a 'sample_id' column.*'pair', 'response_a'.*has: text, score"):
         wb.explore(pl.DataFrame({"text": ["hi"], "score": [3.0]}))
-    with pytest.raises(TypeError, match="polars DataFrame"):
+    with pytest.raises(wb.InputError, match="polars DataFrame"):
         wb.explore([{"sample_id": "a"}])
 
 

@@ -93,7 +93,7 @@ def test_grading_needs_the_column_it_grades(fake_server, connect_to):
         wb.grade(llm, samples("x"), RUBRIC, column="answer")
     with pytest.raises(wb.InputError, match="needs a rubric"):
         wb.grade(llm, samples("x"))
-    with pytest.raises(wb.InputError, match="votes must be 1 or more"):
+    with pytest.raises(wb.InputError, match="votes must be a positive whole number"):
         wb.grade(llm, samples("x"), RUBRIC, votes=0)
 
 

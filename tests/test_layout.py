@@ -6,19 +6,20 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
-# What each part of the package may import besides itself, as it truly is (lowest first). errors.py and
-# columns.py are the bottom: every stage may use them, they use nothing above. curation/ needs no model (it is
+# What each part of the package may import besides itself, as it truly is (lowest first). errors.py, columns.py
+# and files.py are the bottom: every stage may use them, they use nothing above. curation/ needs no model (it is
 # handed a connection for embeddings); scale/ sits right above models and curation (it runs the same requests
 # and dedup elsewhere) and uses neither generation nor grading.
-BOTTOM = {"errors": set(), "columns": {"errors"}}
+BOTTOM = {"errors": set(), "columns": {"errors"}, "files": {"errors"}}
+_SHARED = {"errors", "columns", "files"}
 STAGES = {
-    "models": {"errors", "columns"},
-    "curation": {"errors", "columns"},
-    "generation": {"errors", "columns", "models", "curation"},
-    "grading": {"errors", "columns", "models", "curation", "generation"},
-    "scale": {"errors", "columns", "models", "curation"},
-    "training": {"errors", "columns", "models", "curation", "generation", "grading"},
-    "views": {"errors", "columns", "models", "curation", "generation", "grading"},
+    "models": _SHARED,
+    "curation": _SHARED,
+    "generation": _SHARED | {"models", "curation"},
+    "grading": _SHARED | {"models", "curation", "generation"},
+    "scale": _SHARED | {"models", "curation"},
+    "training": _SHARED | {"models", "curation", "generation", "grading"},
+    "views": _SHARED | {"models", "curation", "generation", "grading"},
 }
 ALLOWED = {**BOTTOM, **STAGES}
 LAYERS = list(STAGES)

@@ -109,7 +109,7 @@ def test_only_changed_rows_call_the_model_and_a_rerun_is_free(graded):
 
 def test_bad_input_is_refused_with_a_clear_error(graded):
     llm, _, frame = graded
-    with pytest.raises(wb.InputError, match="rounds must be 1 or more"):
+    with pytest.raises(wb.InputError, match="rounds must be a positive whole number"):
         wb.refine(llm, frame, RUBRIC, rounds=0)
     with pytest.raises(wb.InputError, match=r"needs a graded frame \(wb.grade first\); it has no column 'score'"):
         wb.refine(llm, frame.drop("score"), RUBRIC)

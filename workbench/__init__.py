@@ -15,7 +15,8 @@ serves; each part uses only parts drawn below it (``tests/test_layout.py`` pins 
     generation/   prompts, grids, personas, structured output, recipes, generate, estimate
     curation/     dedup, diversity, contamination, filters, export (needs no model)
     models/       the one seam to a model: connect, client, batch runner, cache, retries, the local server
-    errors.py, columns.py   the error tree and the run-table columns every layer shares
+    errors.py, columns.py   the error tree (with the checks and key redaction) and the run-table columns
+    files.py                writing files atomically, with a clear error where a folder cannot be written
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .errors import (
     MissingAPIKeyError,
     PromptError,
     SchemaError,
+    StorageError,
     WorkbenchError,
 )
 from .generation.estimate import Estimate, estimate
@@ -114,6 +116,7 @@ __all__ = [
     "ResponseCache",
     "SchemaError",
     "Settings",
+    "StorageError",
     "WorkbenchError",
     "__version__",
     "agenerate",

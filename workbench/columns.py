@@ -98,9 +98,9 @@ def empty_responses() -> pl.DataFrame:
 
 
 def require_columns(frame: object, *columns: str, purpose: str = "", nonempty: bool = False) -> None:
-    """Raise TypeError for a non-frame, InputError naming the first missing column (or an empty frame)."""
+    """Raise InputError for a non-frame, InputError naming the first missing column (or an empty frame)."""
     if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
+        raise InputError(f"expected a polars DataFrame, got {type(frame).__name__}.")
     missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise InputError(f"the frame has no column {missing[0]!r}{purpose} (its columns: {', '.join(frame.columns)}).")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..errors import InputError
+from ..errors import InputError, check_counts, check_type
 from .similarity import words
 
 __all__ = ["compression_ratio", "distinct_n", "diversity", "embedding_spread", "mean_pairwise_jaccard"]
@@ -95,6 +95,8 @@ def diversity(
     pairs: int = 2000,
 ) -> pl.DataFrame:
     """The diversity metrics of ``column``, one row per value of ``by`` (or one row overall)."""
+    check_type(frame, pl.DataFrame, "diversity's frame", "a polars DataFrame")
+    check_counts(pairs=pairs)
     if column not in frame.columns:
         raise InputError(f"the frame has no column {column!r} (its columns: {', '.join(frame.columns)}).")
     if by is not None and by not in frame.columns:

@@ -6,12 +6,20 @@ and a dataset card.
     wb.export.openai_chat(kept, "data/runs/math-v1.chat.jsonl", system="You write math problems.")
     wb.export.hf_dataset(kept)                      # needs: pip install 'workbench[hf]'
     wb.export.dataset_card(kept, "data/runs/math-v1.md", history=history, filters=report)
+
+Every format is written to a temporary file beside the target, checked, and only then renamed over it
+(``workbench.files.atomic_path``): an export that fails — bad rows, a full disk — leaves the earlier file
+as it was, and a folder that cannot be written is a ``StorageError`` saying so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +27,37 @@ import polars as pl
 
 from ..columns import task_texts
 from ..errors import InputError
+from ..files import atomic_path, storage_error
 
 __all__ = ["dataset_card", "hf_dataset", "jsonl", "openai_chat", "parquet", "validate_chat_jsonl"]
 
 CHAT_ROLES = {"system", "user", "assistant"}
 
 
-def _target(path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+_HINT = "Choose a folder you can write to (pass another path)."
+
+
+@contextlib.contextmanager
+def _written(path: str | Path) -> Iterator[Path]:
+    """Where an export writes: a temporary file that replaces ``path`` only when the block succeeds.
+
+    A column polars cannot write in the format (Python objects, say) is an InputError naming the file.
+    """
+    if not isinstance(path, (str, Path)) or not str(path).strip():
+        raise InputError(f"an export needs a file path, e.g. 'data/runs/kept.jsonl'; got {path!r}.")
+    with atomic_path(path, hint=_HINT) as temporary:
+        try:
+            yield temporary
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(
+                f"the frame cannot be written to {path}: {type(exc).__name__}: {exc}. Drop or convert the column "
+                "it names (nothing was written; an earlier file there is unchanged)."
+            ) from None
 
 
 def _check_frame(frame: pl.DataFrame) -> None:
     if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}.")
+        raise InputError(f"an export takes a polars DataFrame, got {type(frame).__name__}.")
     if frame.height == 0:
         raise InputError("the frame is empty: there is nothing to export. Check the filters that produced it.")
 
@@ -41,9 +65,9 @@ def _check_frame(frame: pl.DataFrame) -> None:
 def parquet(frame: pl.DataFrame, path: str | Path) -> Path:
     """Write the frame, every column, as Parquet."""
     _check_frame(frame)
-    target = _target(path)
-    frame.write_parquet(target)
-    return target
+    with _written(path) as temporary:
+        frame.write_parquet(temporary)
+    return Path(path)
 
 
 def jsonl(frame: pl.DataFrame, path: str | Path, columns: list[str] | None = None) -> Path:
@@ -52,9 +76,9 @@ def jsonl(frame: pl.DataFrame, path: str | Path, columns: list[str] | None = Non
     missing = [c for c in columns or [] if c not in frame.columns]
     if missing:
         raise InputError(f"the frame has no column {missing[0]!r} to export.")
-    target = _target(path)
-    (frame.select(columns) if columns else frame).write_ndjson(target)
-    return target
+    with _written(path) as temporary:
+        (frame.select(columns) if columns else frame).write_ndjson(temporary)
+    return Path(path)
 
 
 def openai_chat(
@@ -68,8 +92,8 @@ def openai_chat(
     """Write OpenAI fine-tuning chat JSONL: ``{"messages": [system?, user, assistant]}`` per row.
 
     The user turn is the task (``task_column``, else ``task``, else the last user message of
-    ``messages``); the assistant turn is ``response``. The file is validated after writing; any
-    problem is an error that names the line.
+    ``messages``); the assistant turn is ``response``. The file is validated before it replaces anything
+    at ``path``; any problem is an error that names the line.
     """
     _check_frame(frame)
     if response not in frame.columns:
@@ -77,18 +101,21 @@ def openai_chat(
     tasks = task_texts(frame, task_column)
     if all(task is None for task in tasks):
         raise InputError("no task text found: add a 'task' column, or pass task_column=..., or keep 'messages'.")
-    target = _target(path)
-    with target.open("w", encoding="utf-8") as out:
-        for task, answer in zip(tasks, frame[response].to_list(), strict=True):
-            messages = ([{"role": "system", "content": system}] if system else []) + [
-                {"role": "user", "content": task},
-                {"role": "assistant", "content": answer},
-            ]
-            out.write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")
-    problems = validate_chat_jsonl(target)
-    if problems:
-        raise InputError(f"{target} is not valid fine-tuning data: {'; '.join(problems[:5])}. Filter those rows out.")
-    return target
+    with _written(path) as temporary:
+        with temporary.open("w", encoding="utf-8") as out:
+            for task, answer in zip(tasks, frame[response].to_list(), strict=True):
+                messages = ([{"role": "system", "content": system}] if system else []) + [
+                    {"role": "user", "content": task},
+                    {"role": "assistant", "content": answer},
+                ]
+                out.write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")
+        problems = validate_chat_jsonl(temporary)
+        if problems:
+            raise InputError(
+                f"{path} would not be valid fine-tuning data: {'; '.join(problems[:5])}. Filter those rows out "
+                "(nothing was written; an earlier file there is unchanged)."
+            )
+    return Path(path)
 
 
 def validate_chat_jsonl(path: str | Path) -> list[str]:
@@ -131,8 +158,28 @@ def hf_dataset(frame: pl.DataFrame, path: str | Path | None = None) -> Any:
         raise InputError("Hugging Face export needs the 'datasets' package: pip install 'workbench[hf]'.") from None
     dataset = datasets.Dataset.from_polars(frame)
     if path is not None:
-        dataset.save_to_disk(str(path))
+        _save_dataset(dataset, Path(path))
     return dataset
+
+
+def _save_dataset(dataset: Any, path: Path) -> None:
+    """``save_to_disk`` into a temporary folder beside ``path``, then swapped in: a failure leaves the earlier one."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    old = temporary.with_name(temporary.name + ".old")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dataset.save_to_disk(str(temporary))
+        if path.exists():  # a folder cannot be renamed over a full one: the earlier one steps aside for the swap
+            path.rename(old)
+        temporary.rename(path)
+    except OSError as exc:
+        if old.exists() and not path.exists():
+            old.rename(path)
+        raise storage_error(path, exc, _HINT) from exc
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def dataset_card(
@@ -173,7 +220,8 @@ def dataset_card(
     ]
     card = "\n".join(lines)
     if path is not None:
-        _target(path).write_text(card, encoding="utf-8")
+        with _written(path) as temporary:
+            temporary.write_text(card, encoding="utf-8")
     return card
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 
+from ..errors import check_numbers, check_type
+
 __all__ = ["keep"]
 
 
@@ -26,6 +28,11 @@ def keep(
 
     Filters whose column is absent are skipped (and say so in the report).
     """
+    check_type(frame, pl.DataFrame, "keep's frame", "a polars DataFrame")
+    check_numbers(min_score=min_score)
+    check_type(
+        where, (pl.Expr, type(None)), "where", "a polars expression, e.g. pl.col('response').str.len_chars() > 20"
+    )
     rules: list[tuple[str, str | None, Any]] = [
         ("request errors", "error", pl.col("error").is_null() if drop_errors else None),
         ("unscored", "scored", pl.col("scored").fill_null(False) if drop_unscored else None),

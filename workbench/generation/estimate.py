@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from ..errors import check_counts, check_type
 from ..models.client import LLM
 from ..models.pricing import cost_usd, price_for
 from .grids import as_variables
@@ -59,19 +59,21 @@ def estimate(
 ) -> Estimate:
     """Count the prompt tokens of every request ``wb.generate`` would send, and price them."""
     prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt)
-    if not isinstance(n, int) or n < 1:
-        raise InputError(f"n must be 1 or more, got {n!r}.")
+    check_counts(n=n, **({"max_tokens": max_tokens} if max_tokens is not None else {}))
+    check_type(model, (str, LLM), "model", "a model name like 'gpt-4.1-mini', or a connection from wb.connect()")
     frame = as_variables(variables)
     conversations = [prompt.render(row, row=index) for index, row in enumerate(frame.iter_rows(named=True))]
     count, method = _counter(model)
     per_row = [sum(count(m["content"]) + _PER_MESSAGE for m in messages) + _PER_REPLY for messages in conversations]
     tokens_in = sum(per_row) * n
     requests = frame.height * n
-    tokens_out = requests * (max_tokens or ASSUMED_OUTPUT_TOKENS)
+    reply = max_tokens or ASSUMED_OUTPUT_TOKENS
+    tokens_out = requests * reply
     basis = "max_tokens, an upper bound" if max_tokens else f"assumed {ASSUMED_OUTPUT_TOKENS} a request"
     name = model.model if isinstance(model, LLM) else model
-    price = model.price_for(name) if isinstance(model, LLM) else price_for(name)
-    return Estimate(name, requests, tokens_in, tokens_out, cost_usd(price, tokens_in, tokens_out), method, basis)
+    price = model.price_for(name) if isinstance(model, LLM) else price_for(name, provider="openai")
+    cost = None if price is None else n * sum(cost_usd(price, tokens, reply) for tokens in per_row)  # as billed
+    return Estimate(name, requests, tokens_in, tokens_out, cost, method, basis)
 
 
 def _counter(model: str | LLM):
@@ -85,7 +87,7 @@ def _counter(model: str | LLM):
 
 
 def _openai_encoding(model: str):
-    if price_for(model) is None:
+    if price_for(model, provider="openai") is None:
         return None
     try:
         import bpe_openai

@@ -17,8 +17,9 @@ from typing import Any
 import polars as pl
 
 from ..columns import GENERATION_COLUMNS
-from ..errors import InputError, SchemaError
+from ..errors import InputError, SchemaError, check_counts, check_type
 from ..models.client import LLM
+from ..models.requests import MAX_BATCH_REQUESTS
 from ..models.routes import Answer, is_pending
 from ..models.sync import run_sync
 from .grids import as_variables
@@ -32,6 +33,10 @@ REPAIR = (
     "Reply again with only the corrected JSON object, nothing else."
 )
 CUT_OFF = "it was cut off at the token limit, so keep it shorter"
+_TOO_MANY = (
+    f"{{rows:,}} rows times n would be more than {MAX_BATCH_REQUESTS:,} requests in one call, which is held in memory; "
+    "run it in parts"
+)
 
 
 async def agenerate(
@@ -47,10 +52,12 @@ async def agenerate(
     **params: Any,
 ) -> Answer:
     """The async form of :func:`generate`."""
+    check_type(llm, LLM, "generate's first argument", "a connection: llm = wb.connect(), then wb.generate(llm, ...)")
     prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt)
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InputError(f"n is the number of samples per row and must be 1 or more, got {n!r}.")
     frame = as_variables(variables)
+    check_counts(at_most=max(1, MAX_BATCH_REQUESTS // frame.height), why=_TOO_MANY.format(rows=frame.height), n=n)
     output = OutputSchema(schema) if schema is not None else None
     _check_names(frame, output)
     if output is not None:
@@ -97,10 +104,15 @@ def _check_names(frame: pl.DataFrame, output: OutputSchema | None) -> None:
 def _requests(prompt: Prompt, frame: pl.DataFrame, n: int) -> list[dict[str, Any]]:
     requests = []
     for row_number, row in enumerate(frame.iter_rows(named=True)):
-        present = {name: value for name, value in row.items() if value is not None}  # a null is a missing value
+        present = {name: value for name, value in row.items() if not _missing(value)}  # a null or NaN is missing
         messages = prompt.render(present, row=row_number)
         requests += [{"messages": messages, "sample_index": sample} for sample in range(n)]
     return requests
+
+
+def _missing(value: Any) -> bool:
+    """A null, or a float NaN (polars keeps both apart; to a template both mean "no value")."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 async def _validate(llm, output, requests, replies, **options):

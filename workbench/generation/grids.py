@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import InputError
+from ..errors import InputError, check_counts, check_type
 
 __all__ = ["as_variables", "grid", "personas", "sample_grid", "shipped_data_dir"]
 
@@ -29,11 +29,13 @@ def shipped_data_dir() -> Path:
 def grid(**axes: Any) -> pl.DataFrame:
     """Every combination of the axes' values, one row each, in a stable order."""
     names, values = _axes(axes)
-    return pl.DataFrame([dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)])
+    return _frame([dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)])
 
 
 def sample_grid(n: int, *, seed: int = 0, **axes: Any) -> pl.DataFrame:
     """``n`` distinct combinations drawn at random (seeded) from the full grid of ``axes``."""
+    check_counts(n=n)
+    check_type(seed, int, "seed", "a whole number")
     names, values = _axes(axes)
     total = 1
     for column in values:
@@ -48,7 +50,7 @@ def sample_grid(n: int, *, seed: int = 0, **axes: Any) -> pl.DataFrame:
             flat, position = divmod(flat, len(column))
             row[name] = column[position]
         rows.append({name: row[name] for name in names})
-    return pl.DataFrame(rows)
+    return _frame(rows)
 
 
 def _axes(axes: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
@@ -70,16 +72,35 @@ def as_variables(variables: pl.DataFrame | Mapping[str, Any] | Sequence[Mapping[
     if isinstance(variables, pl.DataFrame):
         frame = variables
     elif isinstance(variables, Mapping):
-        frame = pl.DataFrame([dict(variables)])
+        frame = _frame([dict(variables)])
     elif isinstance(variables, Sequence) and not isinstance(variables, (str, bytes)):
-        frame = pl.DataFrame([dict(row) for row in variables])
+        if not all(isinstance(row, Mapping) for row in variables):
+            raise InputError("variables as a list must be a list of dicts, one per row, e.g. [{'topic': 'cats'}].")
+        frame = _frame([dict(row) for row in variables])
     else:
-        raise TypeError(
+        raise InputError(
             f"variables must be a polars DataFrame, a dict or a list of dicts; got {type(variables).__name__}."
         )
     if frame.height == 0:
         raise InputError("the variables table is empty: there is nothing to generate. Check the grid or filter.")
     return frame
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The rows as a frame, or an InputError saying why polars cannot hold them."""
+    try:
+        return pl.DataFrame(rows, infer_schema_length=None)
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+        raise InputError(
+            f"a variable holds text that is not valid Unicode ({bad}, a lone surrogate); clean it, e.g. "
+            "text.encode('utf-8', 'replace').decode('utf-8')."
+        ) from None
+    except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError) as exc:
+        raise InputError(
+            f"the variables cannot make a table: {type(exc).__name__}: {exc}. Give each variable values of one "
+            "kind (all text, or all numbers)."
+        ) from None
 
 
 def personas(path: str | Path | None = None) -> pl.DataFrame:

@@ -24,6 +24,7 @@ import jinja2
 import jinja2.meta
 
 from ..errors import PromptError
+from ..files import atomic_path
 
 __all__ = ["Prompt", "PromptError"]
 
@@ -43,9 +44,13 @@ class Prompt:
     def __init__(self, template: str, system: str | None = None, examples: Sequence[Example] | None = None) -> None:
         if not isinstance(template, str) or not template.strip():
             raise PromptError("a prompt needs a non-empty template string, e.g. 'Write a poem about {{topic}}.'")
+        if system is not None and not isinstance(system, str):
+            raise PromptError(f"system is the system message's text (or None), got {type(system).__name__}.")
+        for label, text in (("template", template), ("system", system or "")):
+            _check_unicode(text, label)
         self.template = template
         self.system = system
-        self.examples = [(dict(variables), str(answer)) for variables, answer in (examples or [])]
+        self.examples = _examples(examples)
         self._user = _compile(template, "template")
         self._system = _compile(system, "system") if system else None
         for position, (variables, _) in enumerate(self.examples):
@@ -90,25 +95,37 @@ class Prompt:
         try:
             return template.render(**variables)
         except jinja2.UndefinedError as exc:
-            name = _undefined_name(exc)
             given = ", ".join(sorted(variables)) or "none"
+            name = _undefined_name(exc)
+            if name is None:  # {{ x.y }} where x has no y: a value of the wrong shape, not a missing variable
+                raise PromptError(
+                    f"the template reads a field its value does not have in {where}: {exc}. A dotted name like "
+                    "{{ x.y }} needs x to be a dict (or object) with y; check that variable's values, or the "
+                    f"template (variables given: {given})."
+                ) from None
             raise PromptError(
                 f"the template uses the variable {name!r}, which {where} does not define (defined: {given}). "
                 f"Add a {name!r} column or axis, or remove it from the template."
+            ) from None
+        except Exception as exc:  # a filter, test or operator applied to a value it cannot take
+            raise PromptError(
+                f"the template could not be rendered with {where}: {type(exc).__name__}: {exc}. Check the "
+                "expressions in the template against the variables' values."
             ) from None
 
     # --- files -----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the prompt as JSON (``.json``) or, without system and examples, as plain text."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".json":
             data = {"template": self.template, "system": self.system, "examples": self.examples}
-            path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         elif self.system or self.examples:
             raise PromptError(f"{path.name}: a prompt with a system message or examples is saved as .json")
         else:
-            path.write_text(self.template)
+            text = self.template
+        with atomic_path(path, hint="Save it in a folder you can write to.") as temporary:
+            temporary.write_text(text, encoding="utf-8")
         return path
 
     @classmethod
@@ -119,9 +136,14 @@ class Prompt:
             raise PromptError(f"no prompt file at {path}. Prompts saved with prompt.save(...) live in data/prompts/.")
         if path.suffix != ".json":
             return cls(path.read_text())
-        data = json.loads(path.read_text())
-        examples = [(variables, answer) for variables, answer in data.get("examples") or []]
-        return cls(data["template"], system=data.get("system"), examples=examples)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            template = data["template"]
+        except (ValueError, KeyError, TypeError):
+            raise PromptError(
+                f"{path} is not a saved prompt: a JSON object with 'template' (see Prompt.save)."
+            ) from None
+        return cls(template, system=data.get("system"), examples=data.get("examples"))
 
 
 def _compile(source: str, label: str) -> jinja2.Template:
@@ -150,6 +172,41 @@ def _error_column(line: str, message: str) -> int:
     return openings[-1] + 1 if openings else 1
 
 
-def _undefined_name(exc: jinja2.UndefinedError) -> str:
+def _undefined_name(exc: jinja2.UndefinedError) -> str | None:
+    """The variable a template used without it being given, or None when the error is about something else."""
     match = re.search(r"'([^']+)' is undefined", str(exc))
-    return match.group(1) if match else str(exc)
+    return match.group(1) if match else None
+
+
+def _examples(examples: Any) -> list[tuple[dict[str, Any], str]]:
+    """Few-shot examples as (variables, answer) pairs, or a PromptError showing the expected shape."""
+    if examples is None:
+        return []
+    if isinstance(examples, (str, Mapping)) or not isinstance(examples, Sequence):
+        examples = [examples]
+    pairs = []
+    for position, example in enumerate(examples):
+        if (
+            isinstance(example, (str, bytes))
+            or not isinstance(example, Sequence)
+            or len(example) != 2
+            or not isinstance(example[0], Mapping)
+        ):
+            raise PromptError(
+                f"example {position} is {example!r}; each example is a pair (variables, answer), e.g. "
+                "examples=[({'topic': 'cats'}, 'Tom has 3 cats. ...')]."
+            )
+        _check_unicode(str(example[1]), f"example {position}")
+        pairs.append((dict(example[0]), str(example[1])))
+    return pairs
+
+
+def _check_unicode(text: str, label: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+        raise PromptError(
+            f"the {label} holds text that is not valid Unicode ({bad}, a lone surrogate); clean it, e.g. "
+            "text.encode('utf-8', 'replace').decode('utf-8')."
+        ) from None

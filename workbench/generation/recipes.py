@@ -28,8 +28,9 @@ from typing import Any
 import polars as pl
 
 from ..curation.similarity import most_similar, rouge_l, words
-from ..errors import InputError
+from ..errors import InputError, check_counts, check_numbers, check_type
 from ..models.client import LLM
+from ..models.requests import MAX_BATCH_REQUESTS
 from ..models.routes import Answer, refuse_via
 from .generate import generate
 from .grids import personas, shipped_data_dir
@@ -84,8 +85,12 @@ def self_instruct(
 ) -> pl.DataFrame:
     """Grow a pool of instructions from seed tasks; returns every candidate with ``kept`` and ``reason``."""
     refuse_via(params, "wb.self_instruct")
-    pool = _instructions(seeds if seeds is not None else load_seed_tasks())
-    if rounds < 1 or prompts_per_round < 1 or not 1 <= examples <= len(pool):
+    check_type(llm, LLM, "self_instruct's first argument", "a connection from wb.connect()")
+    pool = _instructions(seeds if seeds is not None else load_seed_tasks(), "Self-Instruct", "seeds")
+    check_counts(rounds=rounds, prompts_per_round=prompts_per_round, examples=examples)
+    check_counts(at_most=MAX_BATCH_REQUESTS, prompts_per_round=prompts_per_round)
+    check_numbers(threshold=threshold)
+    if not 1 <= examples <= len(pool):
         raise InputError(f"need rounds >= 1, prompts_per_round >= 1 and 1 <= examples <= {len(pool)} (the seeds).")
     rng = random.Random(seed)
     params = {"temperature": 0.9, "max_tokens": 200, "seed": seed, **params}
@@ -113,14 +118,20 @@ _SELF_INSTRUCT_SCHEMA = {
 }
 
 
-def _instructions(seeds: pl.DataFrame | list[str]) -> list[str]:
+def _instructions(seeds: pl.DataFrame | list[str], recipe: str, argument: str) -> list[str]:
+    """The non-empty instruction texts of ``seeds`` (a frame with ``instruction``, or a list of texts)."""
     if isinstance(seeds, pl.DataFrame):
         if "instruction" not in seeds.columns:
-            raise InputError("the seed frame needs an 'instruction' column.")
+            raise InputError(f"the {argument} frame needs an 'instruction' column.")
         seeds = seeds["instruction"].to_list()
+    if isinstance(seeds, str) or not isinstance(seeds, (list, tuple, pl.Series)):
+        raise InputError(f"{argument} is a list of instruction texts (or a frame with 'instruction'); got {seeds!r}.")
     pool = [text for text in seeds if isinstance(text, str) and text.strip()]
     if not pool:
-        raise InputError("Self-Instruct needs at least one seed instruction.")
+        raise InputError(
+            f"{recipe} needs at least one instruction to start from: {argument}= is empty. Leave it out to use the "
+            "shipped seed tasks (wb.load_seed_tasks())."
+        )
     return pool
 
 
@@ -183,10 +194,14 @@ def evol_instruct(
 ) -> pl.DataFrame:
     """Evolve instructions for ``rounds``; every evolution with ``method``, its answer, ``kept`` and ``reason``."""
     refuse_via(params, "wb.evol_instruct")
-    current = _instructions(instructions if instructions is not None else load_seed_tasks())
+    check_type(llm, LLM, "evol_instruct's first argument", "a connection from wb.connect()")
+    current = _instructions(
+        instructions if instructions is not None else load_seed_tasks(), "Evol-Instruct", "instructions"
+    )
     methods = methods or list(EVOLUTIONS)
     unknown = sorted(set(methods) - set(EVOLUTIONS))
-    if unknown or rounds < 1:
+    check_counts(rounds=rounds)
+    if unknown:
         raise InputError(f"rounds must be >= 1 and methods among {', '.join(EVOLUTIONS)} (unknown: {unknown}).")
     rng = random.Random(seed)
     params = {"temperature": 0.7, "max_tokens": 160, "seed": seed, **params}
@@ -273,6 +288,7 @@ def persona_generate(
     ``people`` is a frame with a ``persona`` column, a list of persona texts, or a number of shipped
     personas to sample (default: all 52). The template must use ``{{ persona }}``.
     """
+    check_type(llm, LLM, "persona_generate's first argument", "a connection from wb.connect()")
     prompt = prompt if isinstance(prompt, Prompt) else Prompt(prompt)
     if "persona" not in prompt.variables:
         raise InputError("a persona-driven prompt must use {{ persona }} in its template.")
@@ -284,6 +300,8 @@ def persona_generate(
 
 def _people(people: pl.DataFrame | list[str] | int | None, seed: int) -> pl.DataFrame:
     if people is None or isinstance(people, int):
+        if people is not None:
+            check_counts(people=people)
         shipped = personas()
         return shipped if people is None else shipped.sample(min(people, shipped.height), seed=seed)
     if isinstance(people, pl.DataFrame):

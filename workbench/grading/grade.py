@@ -31,8 +31,9 @@ from typing import Any
 import polars as pl
 
 from ..columns import require_columns, task_texts
-from ..errors import InputError
+from ..errors import InputError, check_counts
 from ..models.client import LLM
+from ..models.requests import MAX_BATCH_REQUESTS
 from ..models.routes import Answer, is_pending
 from ..models.sync import run_sync
 from .rubrics import Rubric
@@ -80,9 +81,11 @@ async def agrade(
         return _verifier_grades(frame, judge, column)
     if not isinstance(rubric, Rubric):
         raise InputError("an LLM judge needs a rubric: wb.grade(llm, frame, wb.Rubric('...')).")
-    if not isinstance(votes, int) or votes < 1:
-        raise InputError(f"votes must be 1 or more, got {votes!r}.")
     require_columns(frame, column, purpose=" to grade")
+    limit = max(1, MAX_BATCH_REQUESTS // max(frame.height, 1))
+    check_counts(
+        at_most=limit, why=f"{frame.height:,} rows times votes would be more requests than one call holds", votes=votes
+    )
     tasks = task_texts(frame, task_column)
     requests, owners = _judge_requests(frame[column].to_list(), tasks, rubric, votes)
     params = {"temperature": 0.0 if votes == 1 else 0.7, "max_tokens": 256, **params}
@@ -288,7 +291,7 @@ def _call_verifier(fn: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> 
 
 def _verifier_grades(frame: pl.DataFrame, fn: Callable[[dict[str, Any]], Any], column: str) -> pl.DataFrame:
     if not callable(fn):
-        raise TypeError(f"a judge is an LLM (from wb.connect) or a verifier function; got {type(fn).__name__}.")
+        raise InputError(f"a judge is an LLM (from wb.connect) or a verifier function; got {type(fn).__name__}.")
     require_columns(frame, column, purpose=" to grade")
     checked = verify(frame, fn, name="_value")
     label = f"verifier:{getattr(fn, '__name__', type(fn).__name__)}"

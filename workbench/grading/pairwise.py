@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from ..columns import task_texts
-from ..errors import InputError
+from ..errors import InputError, check_type
 from ..models.client import LLM
 from ..models.routes import refuse_via
 from ..models.sync import run_sync
@@ -52,7 +52,10 @@ async def acompare(
 ) -> pl.DataFrame:
     """The async form of :func:`compare`."""
     refuse_via(params, "wb.compare")
+    check_type(judge, LLM, "compare's judge", "a connection from wb.connect()")
+    check_type(rubric, Rubric, "compare's rubric", "a wb.Rubric('...') whose criteria the judge compares by")
     for label, frame in (("frame_a", frame_a), ("frame_b", frame_b)):
+        check_type(frame, pl.DataFrame, label, "a polars frame with the responses to compare")
         if column not in frame.columns:
             raise InputError(f"{label} has no column {column!r} to compare.")
     if frame_a.height != frame_b.height:

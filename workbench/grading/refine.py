@@ -27,7 +27,7 @@ from typing import Any
 import polars as pl
 
 from ..columns import task_texts
-from ..errors import InputError
+from ..errors import InputError, check_counts, check_numbers, check_type
 from ..generation.structured import OutputSchema, ReplyInvalid
 from ..models.client import LLM
 from ..models.routes import Answer, is_pending
@@ -63,6 +63,10 @@ async def arefine(
     **params: Any,
 ) -> Answer:
     """The async form of :func:`refine`."""
+    check_type(llm, LLM, "refine's first argument", "a connection from wb.connect()")
+    check_type(rubric, Rubric, "refine's rubric", "a wb.Rubric('...'), the one the frame was graded with")
+    check_type(judge, (LLM, type(None)), "judge", "a connection from wb.connect(), or None for llm itself")
+    check_numbers(stop_at=stop_at)
     _check(graded, rounds)
     output = OutputSchema(schema) if schema is not None else None
     start = graded.with_columns(
@@ -102,8 +106,8 @@ def refine(llm: LLM, graded: pl.DataFrame, rubric: Rubric, **options: Any) -> An
 
 
 def _check(graded: pl.DataFrame, rounds: int) -> None:
-    if not isinstance(rounds, int) or rounds < 1:
-        raise InputError(f"rounds must be 1 or more, got {rounds!r}.")
+    check_counts(rounds=rounds)
+    check_type(graded, pl.DataFrame, "refine's frame", "the polars frame wb.grade returned")
     missing = [name for name in ("sample_id", "response", "score", "scored") if name not in graded.columns]
     if missing:
         raise InputError(f"refine needs a graded frame (wb.grade first); it has no column {missing[0]!r}.")
@@ -211,16 +215,27 @@ def _stop_reasons(rows: pl.DataFrame, parents: pl.DataFrame | None, stop_at: flo
     return pl.Series("stop_reason", reasons, dtype=pl.String)
 
 
+def _check_history(history: Any, needed: set[str], who: str) -> None:
+    check_type(history, pl.DataFrame, f"{who}'s history", "the polars frame wb.refine returned")
+    missing = sorted(needed - set(history.columns))
+    if missing:
+        raise InputError(
+            f"{who} reads the history that wb.refine returns; this frame has no {', '.join(map(repr, missing))} "
+            "(a graded frame is round 0 of a history: run wb.refine on it first)."
+        )
+
+
 def best(history: pl.DataFrame) -> pl.DataFrame:
     """The best-scored row of every lineage (the earliest round among equals; unscored rows last)."""
-    if "lineage_id" not in history.columns:
-        raise InputError("best() reads the history that wb.refine returns (it needs 'lineage_id').")
+    _check_history(history, {"lineage_id", "score", "round"}, "best")
     ranked = history.sort(["lineage_id", "score", "round"], descending=[False, True, False], nulls_last=True)
     return ranked.group_by("lineage_id", maintain_order=True).first()
 
 
 def snapshot(history: pl.DataFrame, round_number: int) -> pl.DataFrame:
     """The dataset as it stood after ``round_number``: each lineage's latest row up to that round."""
+    _check_history(history, {"round", "lineage_id"}, "snapshot")
+    check_counts(at_least=0, round_number=round_number)
     upto = history.filter(pl.col("round") <= round_number).sort("round")
     return upto.group_by("lineage_id", maintain_order=True).last()
 
@@ -237,9 +252,8 @@ def per_round(
     ``mean_score``, ``pass_rate`` (score >= ``pass_at``) and, with ``verified`` (a bool column
     from ``wb.verify``), ``verified_rate``.
     """
-    needed = {"round", "score", "lineage_id", "sample_id", "parent_id"}
-    if not needed <= set(history.columns):
-        raise InputError(f"per_round reads the history from wb.refine (it needs {', '.join(sorted(needed))}).")
+    _check_history(history, {"round", "score", "lineage_id", "sample_id", "parent_id"}, "per_round")
+    check_numbers(pass_at=pass_at)
     if view not in {"dataset", "revised"}:
         raise InputError(f"view is 'dataset' or 'revised', got {view!r}.")
     if view == "dataset":

@@ -70,8 +70,15 @@ def agreement(frame: pl.DataFrame, a: str, b: str, *, weights: str | None = "qua
 
 
 def cohen_kappa(left: list, right: list, *, weights: str | None = None, labels: list | None = None) -> float:
-    """Cohen's kappa of two equally long label lists; ``weights`` None, "linear" or "quadratic"."""
+    """Cohen's kappa of two equally long label lists; ``weights`` None, "linear" or "quadratic".
+
+    Two empty lists have no agreement to measure, so they are an error (not a perfect 1.0).
+    """
+    left, right = _label_lists(left, right)
     labels = labels or sorted(set(left) | set(right))
+    unknown = (set(left) | set(right)) - set(labels)
+    if unknown:
+        raise InputError(f"labels= must hold every label given; it lacks {sorted(unknown, key=str)[:5]}.")
     index = {label: i for i, label in enumerate(labels)}
     k, n = len(labels), len(left)
     observed = [[0.0] * k for _ in range(k)]
@@ -87,12 +94,37 @@ def cohen_kappa(left: list, right: list, *, weights: str | None = None, labels: 
     return round(1 - seen / expected, 12) + 0.0  # rounding hides float dust like -2e-16; + 0.0 turns -0.0 into 0.0
 
 
+def _label_lists(left: Any, right: Any) -> tuple[list, list]:
+    try:
+        left, right = list(left), list(right)
+    except TypeError:
+        raise InputError("cohen_kappa compares two lists of labels, e.g. cohen_kappa([1, 2, 2], [1, 2, 3]).") from None
+    if len(left) != len(right):
+        raise InputError(
+            f"cohen_kappa pairs the labels by position: the lists must be as long as each other ({len(left)} and "
+            f"{len(right)}). Keep only the items both have labelled."
+        )
+    if not left:
+        raise InputError("cohen_kappa needs at least one pair of labels; both lists are empty.")
+    if any(label is None or (isinstance(label, float) and label != label) for label in left + right):
+        raise InputError("cohen_kappa's labels hold a None or NaN: drop the items one side has not labelled.")
+    try:
+        sorted(set(left) | set(right))
+    except TypeError:
+        raise InputError(
+            "cohen_kappa's labels must be of one kind (all numbers, or all text) to be compared."
+        ) from None
+    return left, right
+
+
 def _weights(labels: list, weights: str | None) -> list[list[float]]:
     k = len(labels)
     if weights is None:
         return [[0.0 if i == j else 1.0 for j in range(k)] for i in range(k)]
     if weights not in {"linear", "quadratic"}:
         raise InputError(f"weights must be None, 'linear' or 'quadratic'; got {weights!r}.")
+    if not all(isinstance(label, (int, float)) and not isinstance(label, bool) for label in labels):
+        raise InputError("weighted kappa needs numeric labels (a score scale); use weights=None for categories.")
     span = (max(labels) - min(labels)) or 1
     power = 1 if weights == "linear" else 2
     return [[(abs(labels[i] - labels[j]) / span) ** power for j in range(k)] for i in range(k)]

@@ -11,7 +11,7 @@
     retry.py       which failures to retry, and how long to wait
     ratelimit.py   rate limits: the ones you set, and the one the server announces in its headers
     adaptive.py    adaptive concurrency (AIMD): grows while the server keeps up, halves when it is full
-    pricing.py     list prices, and what a response cost
+    pricing.py     list prices (genai-prices, bundled; or price_per_million=), and what a response cost
     local.py       the embedded model: llama.cpp's llama-server on a loopback port, started on demand
     llama_build.py builds llama-server once per machine from a pinned source, cached in ~/.cache/workbench
     sync.py        the sync form of every async call, also inside a running Jupyter kernel

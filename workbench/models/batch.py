@@ -36,9 +36,10 @@ import polars as pl
 from tqdm.std import tqdm
 
 from ..columns import RESPONSE_COLUMNS
-from ..errors import EndpointUnreachableError
+from ..errors import EndpointUnreachableError, WorkbenchError
 from .adaptive import AdaptiveConcurrency
 from .cache import CachedResponse, ResponseCache
+from .pricing import Price, cached_tokens
 from .progress import progress_bar
 from .ratelimit import RateLimiter
 from .requests import ChatRequest, answered_row, estimated_tokens, failed_row
@@ -69,7 +70,7 @@ class Endpoint(Protocol):
     @property
     def cache(self) -> ResponseCache: ...
 
-    def price_for(self, model: str) -> tuple[float, float] | None: ...
+    def price_for(self, model: str) -> Price | None: ...
 
     def async_client(self) -> AbstractAsyncContextManager[openai.AsyncOpenAI]: ...
 
@@ -141,7 +142,7 @@ class _BatchRun:
             async with asyncio.TaskGroup() as group:
                 for _ in range(workers):
                     group.create_task(self._worker(queue))
-        except* EndpointUnreachableError as group_error:
+        except* WorkbenchError as group_error:  # unreachable endpoint, or a cache that cannot be written
             raise group_error.exceptions[0] from None
 
     async def _worker(self, queue: _WorkQueue) -> None:
@@ -161,6 +162,9 @@ class _BatchRun:
 
     async def _attempt(self, queue: _WorkQueue, request: ChatRequest, attempt: int) -> None:
         """One try; a retryable failure goes back in the queue for later, so the worker moves on."""
+        if request.problem:  # it cannot be sent (requests.py says why): its row says so, the batch goes on
+            self._record_failure(request, Failure("InvalidRequest", request.problem, retryable=False), 0)
+            return
         estimate = sum(estimated_tokens(request))
         outcome = await self._try_once(request, estimate)
         if isinstance(outcome, CachedResponse):
@@ -205,6 +209,7 @@ class _BatchRun:
                 "finish_reason": choice.finish_reason,
                 "tokens_in": usage.prompt_tokens if usage else None,
                 "tokens_out": usage.completion_tokens if usage else None,
+                "tokens_cached": cached_tokens(usage),
                 "logprobs": token_logprobs(choice),
             }
         except (AttributeError, IndexError, KeyError, TypeError) as exc:
@@ -213,7 +218,7 @@ class _BatchRun:
     async def _send_embedding(self, request: ChatRequest, ticket: int) -> dict[str, Any]:
         """POST /embeddings for one text; the vector is kept as JSON in ``response``."""
         raw = await self.client.embeddings.with_raw_response.create(
-            model=request.model, input=request.messages[0]["content"], extra_body=request.params or None
+            model=request.model, input=request.messages[0]["content"], extra_body=request.sent_params or None
         )
         self.limiter.observe(raw.headers, ticket)
         try:

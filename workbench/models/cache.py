@@ -9,17 +9,20 @@ interrupt loses nothing that was already committed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .pricing import cost_usd
+from ..errors import StorageError
+from ..files import storage_error
+from .pricing import Price, cost_usd
 
 __all__ = ["CachedResponse", "ResponseCache", "request_key"]
 
@@ -36,17 +39,19 @@ CREATE TABLE IF NOT EXISTS responses (
     tokens_out INTEGER,
     latency_s REAL,
     logprobs TEXT,
-    price_factor REAL
+    price_factor REAL,
+    tokens_cached INTEGER
 )
 """
 
 # Columns added since the first release, with their type: a cache file written before gets them on open.
-_ADDED_COLUMNS = {"logprobs": "TEXT", "price_factor": "REAL"}
+_ADDED_COLUMNS = {"logprobs": "TEXT", "price_factor": "REAL", "tokens_cached": "INTEGER"}
 
 
 def request_key(endpoint: str, model: str, messages: list[dict], params: dict, sample_index: int) -> str:
     """The cache key of one request: stable across runs, processes and dict orderings."""
-    return hashlib.sha256(_canonical(endpoint, model, messages, params, sample_index).encode()).hexdigest()
+    canonical = _canonical(endpoint, model, messages, params, sample_index)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()  # text with a lone surrogate too
 
 
 def _canonical(endpoint: str, model: str, messages: list[dict], params: dict, sample_index: int) -> str:
@@ -57,7 +62,8 @@ def _canonical(endpoint: str, model: str, messages: list[dict], params: dict, sa
 @dataclass(frozen=True)
 class CachedResponse:
     """One stored response. ``price_factor`` is the share of the list price it cost: 0.5 for an answer a
-    provider batch job paid for, None for the list price."""
+    provider batch job paid for, None for the list price. ``tokens_cached``: the prompt tokens the provider
+    served from its prompt cache (part of ``tokens_in``, charged at the cached-input price)."""
 
     response: str | None
     finish_reason: str | None
@@ -66,10 +72,11 @@ class CachedResponse:
     latency_s: float
     logprobs: str | None = None
     price_factor: float | None = None
+    tokens_cached: int | None = None
 
-    def cost(self, price: tuple[float, float] | None) -> float | None:
-        """Dollars this response cost at ``price`` (per million tokens in, out); None without a price."""
-        dollars = cost_usd(price, self.tokens_in, self.tokens_out)
+    def cost(self, price: Price | None) -> float | None:
+        """Dollars this response cost at ``price``; None without a price."""
+        dollars = cost_usd(price, self.tokens_in, self.tokens_out, self.tokens_cached)
         if dollars is None or self.price_factor is None:
             return dollars
         return dollars * self.price_factor
@@ -80,15 +87,28 @@ class ResponseCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.closed = False
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(_SCHEMA)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.execute(_SCHEMA)
+            self._migrate()
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: Exception) -> StorageError:
+        """Why the cache cannot be opened or written, and what to do: a data_dir that can be written."""
+        problem = exc if isinstance(exc, OSError) else OSError(str(exc))
+        return storage_error(
+            self.path,
+            problem,
+            "The response cache lives in data_dir/cache/: connect with data_dir= a folder you can write to "
+            "(or set WORKBENCH_DATA_DIR).",
+        )
 
     def _migrate(self) -> None:
         """Add the columns a cache file from an older version lacks; its rows keep null there."""
@@ -110,8 +130,8 @@ class ResponseCache:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    "SELECT key, response, finish_reason, tokens_in, tokens_out, latency_s, logprobs, price_factor "
-                    f"FROM responses WHERE key IN ({marks})",
+                    "SELECT key, response, finish_reason, tokens_in, tokens_out, latency_s, logprobs, price_factor, "
+                    f"tokens_cached FROM responses WHERE key IN ({marks})",
                     chunk,
                 )
                 found.update({row[0]: CachedResponse(*row[1:]) for row in rows})
@@ -120,11 +140,11 @@ class ResponseCache:
     def put(self, key: str, *, endpoint: str, model: str, request: dict[str, Any], response: CachedResponse) -> None:
         """Store one response and commit at once."""
         values = asdict(response)
-        with self._lock:
+        with self._lock, self._storing():
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, created, endpoint, model, request, response, "
-                "finish_reason, tokens_in, tokens_out, latency_s, logprobs, price_factor) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "finish_reason, tokens_in, tokens_out, latency_s, logprobs, price_factor, tokens_cached) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key,
                     time.time(),
@@ -138,8 +158,16 @@ class ResponseCache:
                     values["latency_s"],
                     values["logprobs"],
                     values["price_factor"],
+                    values["tokens_cached"],
                 ),
             )
+
+    @contextlib.contextmanager
+    def _storing(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:  # a read-only file or a full disk: not a fault of the request
+            raise self._unwritable(exc) from exc
 
     def __len__(self) -> int:
         with self._lock:

@@ -21,11 +21,11 @@ import openai
 import polars as pl
 
 from ..columns import empty_responses
-from ..errors import RequestFailedError
+from ..errors import ConfigError, RequestFailedError, check_counts
 from .batch import run_batch
 from .cache import ResponseCache
-from .config import Settings
-from .pricing import price_for
+from .config import Settings, check_settings
+from .pricing import Price, given_price, price_for
 from .requests import embedding_requests, normalise_requests
 from .routes import Answer, find_route, refuse_via
 from .sync import is_background_loop, run_sync
@@ -66,14 +66,14 @@ class LLM:
         model: str,
         endpoint: str,
         settings: Settings,
-        price: tuple[float, float] | None,
+        price: Price | tuple[float, ...] | None,
     ) -> None:
         self.backend = backend
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.endpoint = endpoint
         self.settings = settings
-        self._price = price
+        self._price = price if price is None or isinstance(price, Price) else given_price(price)
         self._client: openai.AsyncOpenAI | None = None
 
     def __repr__(self) -> str:
@@ -88,11 +88,15 @@ class LLM:
             _caches[path] = ResponseCache(path)
         return _caches[path]
 
-    def price_for(self, model: str) -> tuple[float, float] | None:
-        """(input, output) dollars per million tokens for ``model``, or None when unknown."""
-        if self._price is not None or model == self.model:
+    def price_for(self, model: str) -> Price | None:
+        """The price of ``model`` here (dollars per million tokens in, out and cached in), or None when unknown.
+
+        The price given to ``connect`` (or the connection's own model's list price) prices every model asked of
+        this connection; without one, another model is looked up in genai-prices (``models/pricing.py``).
+        """
+        if self._price is not None or model == self.model or self.backend == "local":
             return self._price
-        return price_for(model) if self.backend == "openai" else None
+        return price_for(model, provider="openai" if self.backend == "openai" else None, base_url=self.base_url)
 
     def json_format(self, schema: dict[str, Any], name: str = "output") -> dict[str, Any]:
         """The ``response_format`` that makes this backend answer JSON valid under ``schema``.
@@ -109,12 +113,19 @@ class LLM:
 
     def with_options(self, **settings: Any) -> LLM:
         """A copy of this connection with some settings changed, e.g. ``max_concurrency=4``."""
+        model = settings.pop("model", self.model)
+        try:
+            changed = replace(self.settings, **settings)
+        except TypeError:
+            known = ", ".join(sorted(f for f in Settings.__dataclass_fields__ if f != "api_key"))
+            raise ConfigError(f"unknown setting(s) {', '.join(sorted(settings))}. Known settings: {known}.") from None
+        check_settings(changed)
         return LLM(
             backend=self.backend,
             base_url=self.base_url,
-            model=settings.pop("model", self.model),
+            model=model,
             endpoint=self.endpoint,
-            settings=replace(self.settings, **settings),
+            settings=changed,
             price=self._price,
         )
 
@@ -168,6 +179,8 @@ class LLM:
         ``workbench.models.routes``); a route may return a :class:`~workbench.models.routes.Pending`
         handle while its work runs (``is_pending`` tells), and the same call again returns the table.
         """
+        if max_concurrency is not None:
+            check_counts(max_concurrency=max_concurrency)
         normalised = normalise_requests(requests, endpoint=self.endpoint, model=self.model, params=params)
         if not normalised:
             return empty_responses()
@@ -198,6 +211,8 @@ class LLM:
         failed), then ``model``, ``tokens_in``, ``cost_usd``, ``latency_s``, ``cached``, ``attempts``,
         ``error`` and ``request_id``. One request per text, so a repeated text is sent once.
         """
+        if max_concurrency is not None:
+            check_counts(max_concurrency=max_concurrency)
         requests = embedding_requests(texts, endpoint=self.endpoint, model=model or self.model, params=params)
         concurrency = max_concurrency or self.settings.max_concurrency or 16
         answers = await run_batch(self, requests, use_cache=cache, progress=progress, max_concurrency=concurrency)

@@ -15,12 +15,14 @@ that holds it with ``api_key_env`` instead.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_counts, check_numbers, looks_like_key
+from .pricing import given_price
 
 __all__ = ["Settings", "find_config_file", "load_settings"]
 
@@ -48,7 +50,7 @@ class Settings:
     max_retries: int = 4
     retry_base_delay: float = 0.5
     data_dir: Path = Path("data")
-    price_per_million: tuple[float, float] | None = None
+    price_per_million: tuple[float, ...] | None = None  # (input, output) or (input, output, cached_input)
 
     @property
     def cache_path(self) -> Path:
@@ -72,9 +74,11 @@ def _read_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        values = tomllib.loads(path.read_text())
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file or remove it.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the settings file {path}: {exc}. Check config_file=.") from exc
     table = values.get("workbench", values)
     if "api_key" in table:
         raise ConfigError(
@@ -88,7 +92,7 @@ def _read_file(path: Path | None) -> dict[str, Any]:
         )
     if "data_dir" in table:
         table["data_dir"] = (path.parent / table["data_dir"]).resolve()
-    if "price_per_million" in table:
+    if isinstance(table.get("price_per_million"), list):
         table["price_per_million"] = tuple(table["price_per_million"])
     table.setdefault("data_dir", path.parent / "data")
     return dict(table)
@@ -122,29 +126,47 @@ def load_settings(config_file: Path | None = None, **arguments: Any) -> Settings
     unknown = sorted(set(merged) - _FILE_KEYS - {"api_key"})
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}. Known settings: {', '.join(sorted(_FILE_KEYS))}.")
-    if "data_dir" in merged:
+    if isinstance(merged.get("data_dir"), (str, Path)):
         merged["data_dir"] = Path(merged["data_dir"]).expanduser()
     settings = Settings(**merged)
+    check_settings(settings)
     if settings.api_key is None:
         settings = replace(settings, api_key=os.environ.get(settings.api_key_env) or None)
-    _check(settings)
     return settings
 
 
-def _check(settings: Settings) -> None:
-    for name in (
-        "max_concurrency",
-        "requests_per_minute",
-        "tokens_per_minute",
-        "timeout",
-        "retry_base_delay",
-        "local_slots",
-        "local_context",
-    ):
+_TEXTS = ("backend", "model", "base_url", "api_key", "local_model", "lora")
+_COUNTS = ("max_concurrency", "local_slots", "local_context", "local_port")
+_RATES = ("requests_per_minute", "tokens_per_minute", "timeout", "retry_base_delay")
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse a setting of the wrong kind, naming it: every mistake is a ConfigError at ``connect``, not later."""
+    for name in _TEXTS:
         value = getattr(settings, name)
-        if value is not None and value <= 0:
-            raise ConfigError(f"{name} must be a positive number, got {value!r}.")
-    if settings.local_port is not None and not 0 < settings.local_port < 65536:
+        if value is not None and not isinstance(value, (str, Path) if name in ("local_model", "lora") else str):
+            raise ConfigError(f"{name} must be text, got {type(value).__name__} ({value!r}).")
+    counts = {name: getattr(settings, name) for name in _COUNTS if getattr(settings, name) is not None}
+    check_counts(error=ConfigError, **counts)
+    check_counts(at_least=0, error=ConfigError, max_retries=settings.max_retries)
+    check_numbers(above=0, error=ConfigError, **{name: getattr(settings, name) for name in _RATES})
+    if settings.local_port is not None and settings.local_port > 65535:
         raise ConfigError(f"local_port must be a port number (1-65535), got {settings.local_port!r}.")
-    if settings.max_retries < 0:
-        raise ConfigError(f"max_retries must be 0 or more, got {settings.max_retries!r}.")
+    if not isinstance(settings.data_dir, Path):
+        raise ConfigError(f"data_dir must be a folder path, got {type(settings.data_dir).__name__}.")
+    given_price(settings.price_per_million)
+    _check_key_variable(settings.api_key_env)
+
+
+def _check_key_variable(name: Any) -> None:
+    """``api_key_env`` names the variable that holds the key: a name, never the key itself (which is not shown)."""
+    if isinstance(name, str) and looks_like_key(name):
+        raise ConfigError(
+            "api_key_env holds what looks like an API key, not the name of the variable that holds one. Remove the "
+            "key from there (and if the file was shared, revoke it), set it in a variable, and write api_key_env = "
+            '"OPENAI_API_KEY" (or your variable\'s name).'
+        )
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ConfigError(
+            f"api_key_env is the name of an environment variable, like OPENAI_API_KEY; got {name!r}, which is not one."
+        )

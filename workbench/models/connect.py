@@ -19,7 +19,7 @@ from ..errors import ConfigError, EndpointUnreachableError, MissingAPIKeyError
 from .client import LLM
 from .config import Settings, load_settings
 from .local import DEFAULT_SLOTS, fingerprint, local_server
-from .pricing import price_for
+from .pricing import FREE, given_price, price_for
 
 __all__ = ["BACKENDS", "connect"]
 
@@ -55,7 +55,8 @@ def connect(
     Settings come from the arguments, then the environment (``OPENAI_API_KEY``,
     ``OPENAI_BASE_URL``, ``WORKBENCH_MODEL``), then ``workbench.toml``. Further keyword
     settings: ``max_concurrency``, ``requests_per_minute``, ``tokens_per_minute``, ``timeout``,
-    ``max_retries``, ``retry_base_delay``, ``price_per_million=(input, output)``, ``data_dir``;
+    ``max_retries``, ``retry_base_delay``, ``data_dir``, ``price_per_million=(input, output)`` or
+    ``(input, output, cached_input)`` (dollars per million tokens, for a model genai-prices does not know);
     for the embedded server: ``lora`` (a LoRA adapter GGUF), ``local_port``, ``local_slots``
     (requests served at once, 8 by default; also the default ``max_concurrency``) and
     ``local_context`` (tokens per slot, 4,096 by default).
@@ -105,7 +106,7 @@ def _connect_local(settings: Settings) -> LLM:
         model=server.alias,
         endpoint=endpoint,
         settings=settings,
-        price=(0.0, 0.0),
+        price=FREE,
     )
 
 
@@ -121,7 +122,9 @@ def _connect_remote(name: str, settings: Settings) -> LLM:
             "or pass api_key=... . The key is never written to the cache, logs or reports."
         )
     model = settings.model or (DEFAULT_OPENAI_MODEL if name == "openai" else _served_model(base_url, settings))
-    price = settings.price_per_million or (price_for(model) if name == "openai" else None)
+    price = given_price(settings.price_per_million) or price_for(
+        model, provider="openai" if name == "openai" else None, base_url=base_url
+    )
     return LLM(backend=name, base_url=base_url, model=model, endpoint=base_url, settings=settings, price=price)
 
 

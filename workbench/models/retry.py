@@ -3,7 +3,9 @@
 Retried: 408, 409, 429 and 5xx statuses, timeouts, refused or dropped connections, and bodies that
 are not a valid chat completion (malformed JSON, missing choices). Recorded at once: every other
 4xx (unknown model, bad request, bad key), and a 429 that says the account's quota is used up
-(OpenAI's ``insufficient_quota``) — trying again cannot fix those.
+(OpenAI's ``insufficient_quota``) — trying again cannot fix those. The messages of the failures a
+setting can fix name it: a timeout says ``timeout=``, a prompt too long for llama.cpp's context
+says ``local_context=``.
 
 A 429 is the server saying "later", not a fault of the request, so its retries have their own,
 larger allowance (``RATE_LIMIT_RETRIES``) instead of counting against ``max_retries``.
@@ -68,12 +70,14 @@ def classify(exc: BaseException) -> Failure:
         headers = exc.response.headers
         return Failure(name, _status_message(exc), retryable, _retry_after(headers), status=status, headers=headers)
     if isinstance(exc, openai.APITimeoutError):
-        return Failure(name, "the server did not answer within the timeout", True)
+        return Failure(name, _timeout_message(exc), True)
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
         detail = f"{type(cause).__name__}: {cause}" if cause else str(exc)
         unreachable = isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout))
         return Failure(name, detail, True, unreachable=unreachable, isolated=not unreachable)
+    if isinstance(exc, UnicodeEncodeError):  # text the request could not be sent with: no retry can change it
+        return Failure(name, f"the request holds text that cannot be sent: {exc}", False)
     if isinstance(exc, (openai.APIResponseValidationError, MalformedResponse, ValueError)):
         return Failure(name, f"malformed response: {exc}", True, isolated=True)
     return Failure(name, str(exc), False)
@@ -98,7 +102,29 @@ def _status_message(exc: openai.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error", body)
     detail = error.get("message") if isinstance(error, dict) else None
-    return f"HTTP {exc.status_code}: {detail or exc.message}"
+    message = f"HTTP {exc.status_code}: {detail or exc.message}"
+    kind = error.get("type") if isinstance(error, dict) else None
+    if kind == "exceed_context_size_error" or "exceeds the available context size" in message:
+        return message + f". {CONTEXT_HINT}"
+    return message
+
+
+CONTEXT_HINT = (
+    "The prompt and its reply must fit the model's context: for the embedded model connect with a larger "
+    "local_context (tokens per request, 4,096 by default), e.g. wb.connect(local_context=8192); on your own "
+    "llama.cpp server raise its --ctx-size; or shorten the prompt"
+)
+
+
+def _timeout_message(exc: openai.APITimeoutError) -> str:
+    """The timeout that ran out (from the request's own settings), and what to do about a slow server."""
+    limits = getattr(exc.request, "extensions", {}).get("timeout") or {}
+    seconds = limits.get("read") if isinstance(limits, dict) else None
+    within = f"within timeout={seconds:g} s" if isinstance(seconds, (int, float)) else "within the timeout"
+    return (
+        f"the server did not answer {within}. If it is just slow (a long reply, a busy or small machine), raise it: "
+        "wb.connect(..., timeout=120) or llm.with_options(timeout=120)"
+    )
 
 
 def _retry_after(headers) -> float | None:

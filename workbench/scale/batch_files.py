@@ -31,6 +31,7 @@ from ..errors import BatchFileError
 from ..models.batch import token_logprobs
 from ..models.cache import CachedResponse
 from ..models.client import LLM
+from ..models.pricing import cached_tokens
 from ..models.requests import ChatRequest, normalise_requests
 from .job_table import JobTable
 
@@ -251,6 +252,7 @@ def parse_result_line(
         tokens_out=usage.completion_tokens if usage else None,
         latency_s=None,
         logprobs=token_logprobs(choice),
+        tokens_cached=cached_tokens(usage),
     )
     return line["custom_id"], cached, None
 

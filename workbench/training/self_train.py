@@ -33,7 +33,7 @@ import polars as pl
 
 from ..curation.contamination import contamination
 from ..curation.dedup import normalise
-from ..errors import InputError, check_counts
+from ..errors import InputError, check_counts, check_numbers
 from ..grading.grade import grade
 from ..grading.rubrics import Rubric
 from ..grading.stats import wilson
@@ -73,13 +73,23 @@ def _task(task: Any) -> Any:
 
 def split_items(task: Any, train: int = 60, heldout: int = 40, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(train items, held-out items): the held-out ones in the task's held-out phrasing; training items
-    whose variables repeat a held-out item's are dropped, so that no iteration can train on one."""
+    whose variables repeat a held-out item's are dropped, so that no iteration can train on one.
+
+    Asking for more training items than the task has beside the held-out ones is an error that says how
+    many there are."""
+    check_counts(train=train, heldout=heldout)
     task = _task(task)
     held = task.items(heldout, split="heldout", seed=seed)
-    drawn = task.items(train * 3, split="train", seed=seed)
+    capacity = task.capacity("train")
+    drawn = task.items(train * 3 if capacity is None else min(train * 3, capacity), split="train", seed=seed)
     kept = drawn.filter(~pl.col("variables").is_in(held["variables"].implode())).head(train)
-    if kept.height == 0:
-        raise InputError("every training item repeats a held-out item: ask for fewer held-out items.")
+    if kept.height < train:
+        available = "" if capacity is None or drawn.height < capacity else f" (all {capacity:,} of them drawn)"
+        raise InputError(
+            f"task {task.name!r} has {kept.height:,} training items{available} that repeat none of the {heldout:,} "
+            f"held-out ones; {train:,} were asked for. Ask for train={kept.height:,} or fewer, fewer held-out items, "
+            "or a task with more items."
+        )
     return kept, held
 
 
@@ -193,8 +203,11 @@ def self_train(
     (default: the base model grades its own samples).
     """
     started = time.perf_counter()
-    check_counts(iterations=iterations, k=k, train_items=train_items, heldout_items=heldout_items)
+    check_counts(iterations=iterations, k=k, train_items=train_items, heldout_items=heldout_items, epochs=epochs)
+    check_numbers(at_least=0, temperature=temperature)
     task = _task(task)
+    if isinstance(arms, str) or not isinstance(arms, (tuple, list)):
+        raise InputError(f"arms is a tuple of arm names chosen from {', '.join(ARMS)}; got {arms!r}.")
     unknown = [arm for arm in arms if arm not in ARMS]
     if unknown or "verifier" not in arms:
         raise InputError(f"arms are chosen from {', '.join(ARMS)} and must include 'verifier'; got {list(arms)}.")

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import InputError
+from ..errors import InputError, check_counts, check_numbers
 from ..models.config import load_settings
 from .cards import card_html, lineage_html, pair_html
 from .conditions import SHOW, SHOW_NEEDS, condition
@@ -51,9 +51,9 @@ class ExplorerState:
         marks_dir: str | Path | None = None,
     ) -> None:
         if not isinstance(frame, pl.DataFrame):
-            raise TypeError(f"wb.explore takes a polars DataFrame, got {type(frame).__name__}.")
-        if not isinstance(page_size, int) or page_size < 1:
-            raise InputError(f"page_size must be a whole number of 1 or more, got {page_size!r}.")
+            raise InputError(f"wb.explore takes a polars DataFrame, got {type(frame).__name__}.")
+        check_counts(page_size=page_size, max_chars=max_chars)
+        check_numbers(pass_at=pass_at)
         self.id_column = _id_column(frame)
         self.column = _text_column(frame, column)
         self.page_size, self.max_chars = page_size, max_chars

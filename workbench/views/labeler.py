@@ -18,7 +18,8 @@ from pathlib import Path
 import ipywidgets as widgets
 import polars as pl
 
-from ..errors import InputError
+from ..errors import InputError, check_type
+from ..grading.rubrics import check_scale
 from ..models.config import load_settings
 from .saved import load_choices, save_choices
 from .snapshot import SnapshotBox
@@ -38,14 +39,15 @@ class Labeler(SnapshotBox):
         column: str = "response",
         labels_dir: str | Path | None = None,
     ) -> None:
+        check_type(
+            frame, pl.DataFrame, "the Labeler's frame", "a polars frame of samples (e.g. what wb.grade returned)"
+        )
         missing = [c for c in ("sample_id", column) if c not in frame.columns]
         if missing:
             raise InputError(f"the Labeler needs a {missing[0]!r} column (the frame has {', '.join(frame.columns)}).")
         if frame.height == 0:
             raise InputError("the frame is empty: there is nothing to label.")
-        low, high = scale
-        if low >= high:
-            raise InputError(f"a scale needs min < max; got {scale!r}.")
+        low, high = check_scale(scale)
         self.frame, self.column = frame, column
         self.path = Path(labels_dir or load_settings().data_dir / "labels") / f"{name}.parquet"
         self.labels: dict[str, int] = load_choices(self.path, "human_score")

@@ -18,7 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from ..errors import WorkbenchError
+from ..errors import WorkbenchError, check_type
 from ..generation.generate import generate
 from ..generation.prompts import Prompt
 from ..models.client import LLM
@@ -41,6 +41,7 @@ class PromptLab(SnapshotBox):
         prompts_dir: str | Path | None = None,
         **params: Any,
     ) -> None:
+        check_type(llm, LLM, "the PromptLab's first argument", "a connection: wb.PromptLab(wb.connect())")
         self.llm = llm
         self.params = {"temperature": 0.8, "max_tokens": 200, **params}
         self.prompts_dir = Path(prompts_dir) if prompts_dir else llm.settings.data_dir / "prompts"

@@ -7,14 +7,14 @@ A report opens with no network: charts are inline SVG (see ``workbench.charts``)
 cannot run in a static page, so their views are dropped: the workbench's widgets leave a static HTML
 snapshot (PromptLab, Labeler, the explorer), and bare widgets are left out; the workbench's progress
 bars are plain outputs updated in place, so a report shows their final count;
-links to external scripts are removed. Anything that looks like an API key — the value of
-``OPENAI_API_KEY`` and ``sk-...`` tokens — is replaced by ``[redacted]`` before writing.
+links to external scripts are removed. Anything that looks like an API key — ``sk-...`` tokens and the
+like, and the value of any variable such as ``OPENAI_API_KEY`` — is replaced by ``[redacted]`` before
+writing (``workbench.errors.redact``, the one function that knows what a key looks like).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -26,10 +26,12 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
+from ..errors import redact
+from ..files import atomic_path
+
 __all__ = ["execute", "redact", "to_html", "write_report"]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-]{16,}")
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", re.IGNORECASE)
 _EXTERNAL_STYLE = re.compile(r"<link[^>]+href=\"https?://[^\"]+\"[^>]*>", re.IGNORECASE)
 
@@ -57,14 +59,6 @@ def kernel_manager(kernel_name: str = "python3") -> AsyncKernelManager:
     if zmq.has("curve") and "transport_encryption" in AsyncKernelManager.class_trait_names():
         return AsyncKernelManager(kernel_name=kernel_name, transport_encryption="auto")
     return AsyncKernelManager(kernel_name=kernel_name)
-
-
-def redact(text: str) -> str:
-    """Replace API keys in ``text`` with ``[redacted]``."""
-    key = os.environ.get("OPENAI_API_KEY")
-    if key:
-        text = text.replace(key, "[redacted]")
-    return _KEY_PATTERN.sub("[redacted]", text)
 
 
 def to_html(notebook: nbformat.NotebookNode) -> str:
@@ -98,8 +92,8 @@ def write_report(path: str | Path, out_dir: str | Path = "reports") -> tuple[Pat
     notebook = execute(path)
     seconds = time.perf_counter() - started
     target = Path(out_dir) / f"{Path(path).stem}.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(to_html(notebook), encoding="utf-8")
+    with atomic_path(target, hint="Pass --out a folder you can write to.") as temporary:
+        temporary.write_text(to_html(notebook), encoding="utf-8")
     return target, seconds, _summary(notebook)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 
+from ..files import atomic_path
+
 __all__ = ["load_choices", "save_choices"]
 
 
@@ -27,11 +29,14 @@ def load_choices(path: Path, column: str) -> dict[str, Any]:
 
 
 def save_choices(path: Path, choices: dict[str, Any], column: str, dtype: pl.DataType, *, stamp: str) -> None:
-    """Write every choice to ``path`` atomically, each with the time of this save in ``stamp``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write every choice to ``path`` atomically, each with the time of this save in ``stamp``.
+
+    A folder that cannot be written is a ``StorageError`` naming it; the choices stay in memory, so a view
+    made with another folder (``labels_dir=`` / ``marks_dir=``) can save them.
+    """
     now = time.time()
     schema = {"sample_id": pl.String, column: dtype, stamp: pl.Float64}
     rows = [{"sample_id": key, column: value, stamp: now} for key, value in choices.items()]
-    temporary = path.with_suffix(".tmp")
-    pl.DataFrame(rows, schema=schema).write_parquet(temporary)
-    temporary.replace(path)
+    hint = "Make the view with labels_dir= (the Labeler) or marks_dir= (the explorer) set to a folder you can write to."
+    with atomic_path(path, hint=hint) as temporary:
+        pl.DataFrame(rows, schema=schema).write_parquet(temporary)

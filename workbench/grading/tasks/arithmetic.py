@@ -26,6 +26,11 @@ def _sample(rng: random.Random, difficulty: int) -> dict[str, Any]:
     return {"numbers": numbers, "expression": " + ".join(str(n) for n in numbers)}
 
 
+def _count(difficulty: int) -> int:
+    """How many distinct pairs ``_sample`` draws: 9 one-digit and 90 two-digit numbers."""
+    return {1: 9 * 9, 2: 90 * 9}.get(difficulty, 90 * 90)
+
+
 def _answer(variables: dict[str, Any]) -> str:
     return str(sum(variables["numbers"]))
 
@@ -55,6 +60,7 @@ TASK = register(
             ],
         },
         sample=_sample,
+        count=_count,
         check=_check,
         answer=_answer,
         extract=last_integer,

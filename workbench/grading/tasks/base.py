@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from ...errors import InputError
+from ...errors import InputError, check_counts
 
 __all__ = ["ITEM_COLUMNS", "SPLITS", "Task", "Verdict", "get", "items", "last_integer", "names", "register"]
 
@@ -55,6 +55,7 @@ class Task:
     max_tokens: int = 64
     description: str = ""
     system: str | None = field(default=None)
+    count: Callable[[int], int] | None = None  # how many distinct variable sets ``sample`` draws at a difficulty
 
     def __post_init__(self) -> None:
         missing = [split for split in SPLITS if not self.phrasings.get(split)]
@@ -69,26 +70,54 @@ class Task:
         return self.answer is not None and self.extract is not None
 
     def items(self, n: int, *, split: str = "train", seed: int = 0, difficulty: int | None = None) -> pl.DataFrame:
-        """``n`` items of this task (same seed, same items) as a frame with :data:`ITEM_COLUMNS`."""
-        if not isinstance(n, int) or n < 1:
-            raise InputError(f"n must be a positive integer, got {n!r}.")
+        """``n`` distinct items of this task (same seed, same items) as a frame with :data:`ITEM_COLUMNS`.
+
+        An item is a distinct prompt: a set of variables in one of the split's phrasings. Asking for more
+        items than the task has is an error that says how many there are (:meth:`capacity`).
+        """
+        check_counts(n=n)
         if split not in SPLITS:
             raise InputError(f"split is one of {', '.join(SPLITS)}; got {split!r}.")
         level = self.default_difficulty if difficulty is None else difficulty
         if level not in self.difficulties:
             raise InputError(f"task {self.name!r} has difficulties {list(self.difficulties)}; got {level!r}.")
+        capacity = self.capacity(split, level)
+        if capacity is not None and n > capacity:
+            raise InputError(
+                f"{self._described(split, level, capacity)}; {n:,} were asked for. Ask for at most {capacity:,}."
+            )
         rng = random.Random(f"{self.name}/{split}/{level}/{seed}")
         templates = list(self.phrasings[split])
         rows, seen = [], set()
         for index in range(n):
             row = self._item(rng, templates, split, level, seed, index)
-            for _ in range(50):  # draw again while the prompt repeats (a small space may run out)
-                if row["prompt"] not in seen:
-                    break
+            tries = 1
+            while row["prompt"] in seen:  # draw again while the prompt repeats (a small space runs out)
+                if capacity is None and tries >= _DRAWS_BEFORE_GIVING_UP:
+                    raise InputError(
+                        f"task {self.name!r} ({split}, difficulty {level}) gave {len(seen)} distinct items, then "
+                        f"{tries} repeats in a row: it seems to have no more, and {n:,} were asked for. Ask for fewer, "
+                        "or give the task a count= (how many distinct items it has)."
+                    )
                 row = self._item(rng, templates, split, level, seed, index)
+                tries += 1
             seen.add(row["prompt"])
             rows.append(row)
         return pl.DataFrame(rows, schema=ITEM_COLUMNS)
+
+    def capacity(self, split: str = "train", difficulty: int | None = None) -> int | None:
+        """How many distinct items the split has at ``difficulty``: variable sets × phrasings (None: unknown)."""
+        level = self.default_difficulty if difficulty is None else difficulty
+        if self.count is None:
+            return None
+        return self.count(level) * len(set(self.phrasings[split]))
+
+    def _described(self, split: str, level: int, capacity: int) -> str:
+        phrasings = len(set(self.phrasings[split]))
+        return (
+            f"task {self.name!r} has {capacity:,} distinct {split} items at difficulty {level} "
+            f"({self.count(level):,} sets of variables in {phrasings} phrasing{'s' * (phrasings != 1)})"
+        )
 
     def _item(self, rng: random.Random, templates: list[str], split: str, level: int, seed: int, index: int):
         variables = self.sample(rng, level)
@@ -119,6 +148,8 @@ class Task:
         return [*system, {"role": "user", "content": prompt}]
 
 
+_DRAWS_BEFORE_GIVING_UP = 50  # for a task without a count: this many repeats in a row means it has run out
+
 _INTEGER = re.compile(r"-?\d[\d,]*")
 
 
@@ -134,7 +165,7 @@ _REGISTRY: dict[str, Task] = {}
 def register(task: Task, *, replace: bool = False) -> Task:
     """Add ``task`` to the registry (``replace=True`` to redefine a name); returns it."""
     if not isinstance(task, Task):
-        raise TypeError(f"register a tasks.Task, got {type(task).__name__}.")
+        raise InputError(f"register a tasks.Task, got {type(task).__name__}.")
     if task.name in _REGISTRY and not replace and _REGISTRY[task.name] is not task:
         raise InputError(f"a task named {task.name!r} is already registered; pass replace=True to redefine it.")
     _REGISTRY[task.name] = task

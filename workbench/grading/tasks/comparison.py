@@ -31,6 +31,11 @@ def _sample(rng: random.Random, difficulty: int) -> dict[str, Any]:
             return {"a": a, "b": b}
 
 
+def _count(difficulty: int) -> int:
+    """How many distinct ordered pairs of different numbers ``_sample`` draws."""
+    return {1: 9 * 8, 2: 90 * 89, 3: 9 * 10 * 9}.get(difficulty, 90 * 10 * 9)
+
+
 def _answer(variables: dict[str, Any]) -> str:
     return str(max(variables["a"], variables["b"]))
 
@@ -52,6 +57,7 @@ TASK = register(
             "heldout": ["Of the two numbers {a} and {b}, which one is bigger? Reply with just that number."],
         },
         sample=_sample,
+        count=_count,
         check=_check,
         answer=_answer,
         extract=last_integer,

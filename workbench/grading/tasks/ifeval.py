@@ -36,6 +36,7 @@ TOPICS = [
 ]  # fmt: skip
 KEYWORDS = ["blue", "quiet", "bright", "history", "simple", "window", "morning", "green", "light", "home"]
 ENDINGS = ["Is there anything else I can help with?", "That is all.", "Thank you for reading."]
+WORD_LIMITS = [15, 20, 25]
 JSON_KEYS = [("name", "age"), ("title", "year"), ("city", "country"), ("color", "size")]
 INSTRUCTIONS = [
     "keywords:existence",
@@ -79,7 +80,7 @@ def _arguments(rng: random.Random, instruction: str) -> dict[str, Any]:
     if instruction == "keywords:existence":
         return {"keywords": [rng.choice(KEYWORDS)]}
     if instruction == "length_constraints:number_words":
-        return {"num_words": rng.choice([15, 20, 25]), "relation": "less than"}
+        return {"num_words": rng.choice(WORD_LIMITS), "relation": "less than"}
     if instruction == "startend:end_checker":
         return {"end_phrase": rng.choice(ENDINGS)}
     return {}
@@ -106,6 +107,19 @@ def _sample(rng: random.Random, difficulty: int) -> dict[str, Any]:
         "json_keys": keys,
         "instructions": " ".join(texts),
     }
+
+
+def _count(difficulty: int) -> int:
+    """How many distinct items ``_sample`` draws: topics × instructions with their arguments (in order)."""
+    choices = {
+        "keywords:existence": len(KEYWORDS),
+        "length_constraints:number_words": len(WORD_LIMITS),
+        "startend:end_checker": len(ENDINGS),
+    }
+    weights = [choices.get(i, 1) for i in INSTRUCTIONS if i != "detectable_format:json_format"]
+    if difficulty == 1:
+        return len(TOPICS) * (sum(weights) + len(JSON_KEYS))
+    return len(TOPICS) * (sum(weights) ** 2 - sum(w * w for w in weights))  # ordered pairs of two instructions
 
 
 def _check(response: str, variables: dict[str, Any]) -> tuple[bool, str]:
@@ -137,6 +151,7 @@ TASK = register(
             "heldout": ["Tell me about {topic} in a few lines. {instructions}"],
         },
         sample=_sample,
+        count=_count,
         check=_check,
         difficulties=(1, 2),
         default_difficulty=1,
