@@ -135,9 +135,9 @@ def test_a_failing_notebook_still_writes_its_report_and_the_others_still_run(tmp
     done = report(tmp_path, "failing.ipynb", "asking.ipynb", "-p", "BASE_URL", server.base_url)
 
     assert done.returncode == 1
-    # cell 5 of the report: the heading, the parameters, the injected parameters, a print, the failing cell
-    assert "1 of 2 notebooks failed: failing.ipynb (cell 5: ValueError: the planted failure)" in done.stderr
-    assert re.search(r"failing\.ipynb\s+\d+ s\s+failed at cell 5", done.stdout)  # each notebook's wall time
+    # In [4]: the parameters, the injected parameters, a print, the failing cell
+    assert "1 of 2 notebooks failed: failing.ipynb (In [4]: ValueError: the planted failure)" in done.stderr
+    assert re.search(r"failing\.ipynb\s+\d+ s\s+failed at In \[4\]", done.stdout)  # each notebook's wall time
     assert re.search(r"asking\.ipynb\s+\d+ s\s+ok", done.stdout)
     failed_page = tmp_path / "reports" / "failing.html"  # no model: it connected to none
     html = failed_page.read_text()
@@ -145,12 +145,13 @@ def test_a_failing_notebook_still_writes_its_report_and_the_others_still_run(tmp
     assert "never printed" in html.split("the planted failure")[-1]  # the cell after it is shown, not run:
     assert html.count("never printed") == 1  # its source only
     card = card_of(failed_page)
-    assert card["status"] == "failed" and card["failure"]["cell"] == 5 and card["result"] is None
+    assert card["status"] == "failed" and card["failure"]["where"] == "In [4]" and card["result"] is None
     assert card_of(tmp_path / "reports" / "asking--fake-model.html")["status"] == "ok"
     index = (tmp_path / "reports" / "index.html").read_text()
     entries = re.findall(r'<div class="wb-entry( failed)?"><h2><a href="([^"]+)"', index)
     assert sorted(entries) == [("", "asking--fake-model.html"), (" failed", "failing.html")]
-    assert "failed at" in index and "the planted failure" in index
+    assert 'href="failing.html#cell-id=' in index and "the planted failure" in index  # a link to the failing cell
+    assert card["usage"]["total"]["calls"] == 0  # it never imported the workbench
 
 
 def test_two_parameterised_runs_of_one_notebook_give_two_reports_both_in_the_index(tmp_path, fake_server):

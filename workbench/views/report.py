@@ -47,171 +47,28 @@ import json
 import os
 import re
 import sys
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import zmq
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import ensure_async, run_sync
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbconvert import HTMLExporter
 
 from ..errors import InputError
+from ..models.usage import Tally
 from . import run_card
+from .notebook_run import Run, check_parameters, execute, output_text, parameterized, parse_parameters, run
 
-__all__ = ["Run", "execute", "notebook_parameters", "redact", "run", "to_html", "write_report"]
+__all__ = ["Report", "execute", "redact", "title", "to_html", "write_report"]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-]{16,}")
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", re.IGNORECASE)
 _EXTERNAL_STYLE = re.compile(r"<link[^>]+href=\"https?://[^\"]+\"[^>]*>", re.IGNORECASE)
-_FACTS_MARK = "workbench-run-facts:"
-# Run in the kernel after the notebook (and removed from it): the usage record and the version, as one JSON line.
-_FACTS_CELL = f"""\
-def _workbench_run_facts():
-    import json, sys
-    usage, package = sys.modules.get("workbench.models.usage"), sys.modules.get("workbench")
-    facts = {{"usage": usage.snapshot() if usage else None, "version": getattr(package, "__version__", None)}}
-    print({_FACTS_MARK!r} + json.dumps(facts))
-_workbench_run_facts(); del _workbench_run_facts
-"""
 _CARD_MARK = "workbench-run-card-goes-here"
+_NO_USAGE = {"connections": [], "total": asdict(Tally())}  # a kernel that never imported the workbench
 _NAMED_BY_MODEL = {"MODEL", "BACKEND", "BASE_URL"}
-
-
-@dataclass
-class Run:
-    """One execution of a notebook: the executed notebook, its wall time, where it failed, the kernel's facts."""
-
-    notebook: nbformat.NotebookNode
-    seconds: float
-    failed_cell: int | None = None  # index in notebook.cells
-    error: str | None = None  # "Name: message" of the failing cell
-    exception: Exception | None = None
-    facts: dict[str, Any] | None = None  # {"usage": usage.snapshot(), "version": ...} read from the kernel
-
-
-def run(notebook: nbformat.NotebookNode, folder: str | Path, timeout: int = 1800) -> Run:
-    """Run ``notebook`` in a fresh kernel whose working folder is ``folder``, up to its end or its failing
-    cell; then read the usage record from the kernel and stop it. A cell running past ``timeout`` seconds
-    is interrupted (and fails)."""
-    client = NotebookClient(
-        notebook,
-        km=kernel_manager(),
-        timeout=timeout,
-        interrupt_on_timeout=True,
-        resources={"metadata": {"path": str(folder)}},
-    )
-    started = time.perf_counter()
-    outcome = run_sync(_run_cells)(client)
-    return Run(notebook, time.perf_counter() - started, *outcome)
-
-
-async def _run_cells(client: NotebookClient) -> tuple[int | None, str | None, Exception | None, dict | None]:
-    client.reset_execution_trackers()
-    # The kernel stops at the end, also when a cell fails: nbclient leaves a kernel it was handed running
-    # otherwise, and `make report` would hold one per notebook ("Parent appears to have exited").
-    async with client.async_setup_kernel(cleanup_kc=True):
-        info = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
-        if info is not None:
-            client.nb.metadata["language_info"] = info["content"].get("language_info", {})
-        for index, cell in enumerate(client.nb.cells):
-            try:
-                await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
-            except CellExecutionError as exc:
-                return index, _error_line(cell, exc), exc, await _kernel_facts(client)
-            except DeadKernelError as exc:
-                return index, f"the kernel died ({exc}); out of memory?", exc, None
-        client.set_widgets_metadata()
-        return None, None, None, await _kernel_facts(client)
-
-
-def _error_line(cell: nbformat.NotebookNode, exc: Exception) -> str:
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            return f"{output['ename']}: {output['evalue']}".strip().rstrip(":")
-    return str(exc).strip().splitlines()[-1]
-
-
-async def _kernel_facts(client: NotebookClient) -> dict[str, Any] | None:
-    """Run one more cell, not kept in the notebook, that prints the kernel's usage record and version."""
-    cell = nbformat.v4.new_code_cell(_FACTS_CELL)
-    client.nb.cells.append(cell)
-    try:
-        await client.async_execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
-    except (CellExecutionError, DeadKernelError):
-        return None
-    finally:
-        client.nb.cells.pop()
-    for line in _cell_text(cell).splitlines():
-        if line.startswith(_FACTS_MARK):
-            return json.loads(line.removeprefix(_FACTS_MARK))
-    return None
-
-
-def execute(path: str | Path, timeout: int = 1800) -> nbformat.NotebookNode:
-    """Run a notebook top to bottom in a fresh kernel (working folder: the notebook's own), then stop it.
-
-    Raises the failing cell's ``CellExecutionError``; :func:`write_report` writes a report of a failed run instead.
-    """
-    path = Path(path)
-    done = run(nbformat.read(path, as_version=4), path.parent, timeout)
-    if done.exception is not None:
-        raise done.exception
-    return done.notebook
-
-
-def kernel_manager(kernel_name: str = "python3") -> AsyncKernelManager:
-    """A kernel manager whose kernel talks over CurveZMQ-encrypted sockets where the kernel supports it.
-
-    A kernel on plain TCP warns "Kernel is running over TCP without encryption"; jupyter_client can hand
-    the kernel CurveZMQ keys (``transport_encryption="auto"``: only when its kernelspec declares support, as
-    ipykernel's does), which encrypts the loopback traffic and so does not raise the warning.
-    """
-    if zmq.has("curve") and "transport_encryption" in AsyncKernelManager.class_trait_names():
-        return AsyncKernelManager(kernel_name=kernel_name, transport_encryption="auto")
-    return AsyncKernelManager(kernel_name=kernel_name)
-
-
-def notebook_parameters(path: str | Path) -> dict[str, str]:
-    """The notebook's parameters and their defaults as Python source, read from its first cell tagged
-    ``parameters`` by papermill (as ``papermill --help-notebook`` does); {} when it has none."""
-    from papermill.translators import PythonTranslator
-
-    notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            return {found.name: found.default for found in PythonTranslator.inspect(cell)}
-    return {}
-
-
-def parse_parameters(pairs: list[list[str]] | None) -> dict[str, Any]:
-    """``-p NAME VALUE`` pairs as a dict: a VALUE that reads as a Python literal is that value, otherwise text."""
-    parsed = {}
-    for name, value in pairs or []:
-        try:
-            parsed[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parsed[name] = value
-    return parsed
-
-
-def check_parameters(path: str | Path, parameters: dict[str, Any]) -> dict[str, str]:
-    """The notebook's parameters (see :func:`notebook_parameters`); InputError if ``parameters`` names another."""
-    declared = notebook_parameters(path)
-    unknown = [name for name in parameters if name not in declared]
-    if unknown:
-        has = ", ".join(declared) if declared else "none (it has no cell tagged 'parameters')"
-        raise InputError(
-            f"{path} has no parameter {', '.join(unknown)}. Its parameters: {has}. "
-            "Check the spelling (names are case-sensitive), or add it to the notebook's parameters cell."
-        )
-    return declared
 
 
 def redact(text: str) -> str:
@@ -297,13 +154,7 @@ def write_report(path: str | Path, out_dir: str | Path = "reports", parameters: 
     """
     path, out_dir, parameters = Path(path), Path(out_dir), parameters or {}
     defaults = check_parameters(path, parameters)
-    notebook = nbformat.read(path, as_version=4)
-    if parameters:  # papermill's own loader and injector: the run is what `papermill -p ...` would run
-        from papermill.iorw import load_notebook_node
-        from papermill.parameterize import parameterize_notebook
-
-        notebook = load_notebook_node(str(path))
-        notebook = parameterize_notebook(notebook, parameters, kernel_name="python3", language="python")
+    notebook = parameterized(path, parameters) if parameters else nbformat.read(path, as_version=4)
     started = datetime.now().astimezone().isoformat(timespec="seconds")
     done = run(notebook, path.parent)
     card = _card(path, done, started, defaults, parameters)
@@ -335,7 +186,7 @@ def _card(path: Path, done: Run, started: str, defaults: dict[str, str], paramet
         "seed": as_run.get("SEED", as_run.get("SEEDS")),
         "parameters": as_run,
         "changed": changed,
-        "usage": facts.get("usage"),
+        "usage": facts.get("usage") or (_NO_USAGE if done.facts else None),
         "result": _tagged_text(done.notebook, "result"),
         "summary": _tagged_text(done.notebook, "summary"),
     }
@@ -354,7 +205,8 @@ def _failure(done: Run) -> dict[str, Any] | None:
     if done.failed_cell is None:
         return None
     cell = done.notebook.cells[done.failed_cell]
-    return {"cell": done.failed_cell + 1, "cell_id": cell.get("id"), "error": done.error}
+    where = f"In [{cell.execution_count}]" if cell.get("execution_count") else f"cell {done.failed_cell + 1}"
+    return {"cell": done.failed_cell + 1, "where": where, "cell_id": cell.get("id"), "error": done.error}
 
 
 def _installed_version() -> str | None:
@@ -391,20 +243,9 @@ def _tagged_text(notebook: nbformat.NotebookNode, tag: str) -> dict[str, Any] | 
             for output in cell.get("outputs", []):
                 data = output.get("data", {})
                 markdown = markdown or "text/markdown" in data
-                texts.append(_output_text(output))
+                texts.append(output_text(output))
     text = redact("\n".join(text.strip() for text in texts if text.strip()))
     return {"text": text, "markdown": markdown} if text else None
-
-
-def _output_text(output: dict) -> str:
-    if output.get("output_type") == "stream":
-        return output["text"] if output.get("name") == "stdout" else ""
-    data = output.get("data", {})
-    return data.get("text/markdown") or data.get("text/plain", "")
-
-
-def _cell_text(cell: nbformat.NotebookNode) -> str:
-    return "".join(_output_text(output) for output in cell.get("outputs", []))
 
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -464,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _report_one(path: str, out_dir: str, parameters: dict[str, Any]) -> Report:
     report = write_report(path, out_dir, parameters)
-    state = f"FAILED at cell {report.card['failure']['cell']}" if report.failed else "ok"
+    state = f"FAILED at {report.card['failure']['where']}" if report.failed else "ok"
     print(f"{path}: {state}, {report.card['wall_s']:.0f}s -> {report.path.resolve()}", flush=True)
     for key in ("result", "summary"):
         if report.card[key]:
@@ -480,12 +321,12 @@ def _finish(paths: list[str], reports: list[Report], out_dir: Path) -> None:
         print("\nwall time of each notebook:")
         width = max(len(path) for path in paths)
         for path, report in zip(paths, reports, strict=True):
-            state = f"failed at cell {report.card['failure']['cell']}" if report.failed else "ok"
+            state = f"failed at {report.card['failure']['where']}" if report.failed else "ok"
             print(f"  {path:<{width}}  {report.card['wall_s']:7.0f} s  {state}")
         print(f"  {'total':<{width}}  {sum(r.card['wall_s'] for r in reports):7.0f} s")
     print(f"index: {(out_dir / 'index.html').resolve()}")
     failed = [
-        f"{path} (cell {r.card['failure']['cell']}: {r.card['failure']['error']})"
+        f"{path} ({r.card['failure']['where']}: {r.card['failure']['error']})"
         for path, r in zip(paths, reports, strict=True)
         if r.failed
     ]

@@ -6,7 +6,7 @@ A run card is a plain dict (JSON), written as ``reports/<name>.json`` beside ``r
     notebook    the notebook's path, as given          title     its first heading
     report      the HTML file's name                   started   ISO date and time, with its UTC offset
     wall_s      seconds, kernel start to stop          status    "ok" or "failed"
-    failure     {"cell": n, "cell_id": ..., "error": "Name: message"} or None  (n counts every cell from 1)
+    failure     {"cell": n, "where": "In [4]", "cell_id", "error": "Name: message"} or None (n counts cells from 1)
     commit      the repository's commit, or None       dirty     True when tracked files differ from it
     workbench   the kernel's workbench version         seed      the SEED or SEEDS parameter as run, or None
     parameters  every parameter as run, as Python source, e.g. {"MODEL": "'gpt-4.1-mini'", "N": "10"}
@@ -117,7 +117,7 @@ def _status(card: dict[str, Any], page: str) -> str:
     failure = card.get("failure")
     if not failure:
         return '<span class="wb-ok">ran to the end</span>'
-    where = f"cell {failure['cell']}"
+    where = html.escape(failure["where"])
     if failure.get("cell_id"):
         where = f'<a href="{html.escape(page)}#cell-id={html.escape(failure["cell_id"])}">{where}</a>'
     return f'<span class="wb-failed">failed at {where}</span>: {html.escape(failure["error"])}'
@@ -156,7 +156,7 @@ def _models(card: dict[str, Any]) -> str:
 def _calls(card: dict[str, Any]) -> str:
     usage = card.get("usage")
     if usage is None:
-        return _muted("not known: the run did not use the workbench, or its kernel died")
+        return _muted("not known: the kernel died before they could be read")
     return _tally(usage["total"], short=False)
 
 
@@ -203,6 +203,8 @@ h1 { font-size: 22px; } .count { color: #6e7781; }
 .wb-entry { border: 1px solid #c8d1dc; border-radius: 6px; padding: 10px 14px; margin: 0 0 14px; background: #fff; }
 .wb-entry.failed { border-color: #e5a0a0; background: #fff7f7; }
 .wb-entry h2 { font-size: 16px; margin: 0 0 6px; }
+.wb-badge { font-size: 12px; color: #fff; background: #b42318; border-radius: 3px; padding: 1px 6px;
+  vertical-align: 2px; margin-left: 6px; }
 .wb-entry .meta { color: #57606a; margin-bottom: 6px; }
 .wb-entry .wb-card { margin: 6px 0 0; }
 """
@@ -217,7 +219,7 @@ def write_index(folder: Path) -> Path:
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Reports</title>'
         f"<style>{INDEX_STYLE}{STYLE}</style></head><body><h1>Reports</h1>"
-        f'<p class="count">{count}. Each line links to its report.</p>{entries}</body></html>\n'
+        f'<p class="count">{count}. Each title links to its report.</p>{entries}</body></html>\n'
     )
     target = folder / "index.html"
     target.write_text(page, encoding="utf-8")
@@ -227,7 +229,8 @@ def write_index(folder: Path) -> Path:
 def _entry(card: dict[str, Any]) -> str:
     link = html.escape(card["report"])
     mark = " failed" if card["status"] == "failed" else ""
+    badge = ' <span class="wb-badge">failed</span>' if mark else ""
     return (
-        f'<div class="wb-entry{mark}"><h2><a href="{link}">{html.escape(card["title"])}</a></h2>'
+        f'<div class="wb-entry{mark}"><h2><a href="{link}">{html.escape(card["title"])}</a>{badge}</h2>'
         f'<div class="meta"><code>{link}</code></div>{_card_section(card, page=card["report"])}</div>'
     )
