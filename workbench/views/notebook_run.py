@@ -91,16 +91,19 @@ async def _run_cells(client: NotebookClient) -> tuple[int | None, str | None, Ex
             try:
                 await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
             except CellExecutionError as exc:
-                return index, _error_line(cell, exc), exc, await _kernel_facts(client)
+                return index, _error_line(cell, exc, client.timeout), exc, await _kernel_facts(client)
             except DeadKernelError as exc:
                 return index, f"the kernel died ({exc}); out of memory?", exc, None
         client.set_widgets_metadata()
         return None, None, None, await _kernel_facts(client)
 
 
-def _error_line(cell: nbformat.NotebookNode, exc: Exception) -> str:
+def _error_line(cell: nbformat.NotebookNode, exc: Exception, timeout: int | None) -> str:
+    """``Name: message`` of the error; a headless kernel is interrupted only when a cell runs past the timeout."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
+            if output["ename"] == "KeyboardInterrupt":
+                return f"KeyboardInterrupt: the cell ran past the timeout of {timeout} s and was interrupted"
             return f"{output['ename']}: {output['evalue']}".strip().rstrip(":")
     return str(exc).strip().splitlines()[-1]
 
