@@ -157,7 +157,8 @@ def _calls(card: dict[str, Any]) -> str:
     usage = card.get("usage")
     if usage is None:
         return _muted("not known: the kernel died before they could be read")
-    return _tally(usage["total"], short=False)
+    note = _muted(" · counted in the kernel: provider batch jobs and Ray workers are not")
+    return _tally(usage["total"], short=False) + note
 
 
 def _tally(tally: dict[str, Any], *, short: bool) -> str:
@@ -166,9 +167,15 @@ def _tally(tally: dict[str, Any], *, short: bool) -> str:
     if short:
         return f" — {text}" if tally["calls"] or tally["cached"] else ""
     tokens = f"{tally['tokens_in']:,} tokens in, {tally['tokens_out']:,} out"
-    cost = _money(tally["cost_usd"]) + (f" (+ {tally['unpriced']:,} without a price)" if tally["unpriced"] else "")
     cold = f"; the cached answers first cost {_money(tally['cached_cost_usd'])}" if tally["cached_cost_usd"] else ""
-    return f"{text} · {tokens} · cost {cost}{cold}"
+    return f"{text} · {tokens} · cost {_cost(tally)}{cold}"
+
+
+def _cost(tally: dict[str, Any]) -> str:
+    if tally["unpriced"] and tally["unpriced"] == tally["calls"] - tally["failed"]:
+        return "unknown (no price for the model: connect with price_per_million=(input, output) to count it)"
+    unpriced = f" (+ {tally['unpriced']:,} calls without a price)" if tally["unpriced"] else ""
+    return _money(tally["cost_usd"]) + unpriced
 
 
 def _money(dollars: float) -> str:
