@@ -28,8 +28,8 @@ class Tally:
     ``cached_cost_usd`` is what the cached answers cost when they were first paid for.
     """
 
-    calls: int = 0
-    failed: int = 0
+    calls: int = 0  # requests sent (a retried request counts once)
+    failed: int = 0  # requests that ended in an error, sent or refused before sending
     cached: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
@@ -59,7 +59,7 @@ def record(base_url: str, rows: Iterable[Mapping[str, Any]], *, sent: bool) -> N
                 tally.cached += 1
                 tally.cached_cost_usd += row.get("cost_usd") or 0.0
                 continue
-            tally.calls += 1
+            tally.calls += bool(row.get("attempts", 1))  # 0: refused before it was sent
             tally.failed += row.get("error") is not None
             tally.tokens_in += row.get("tokens_in") or 0
             tally.tokens_out += row.get("tokens_out") or 0

@@ -162,8 +162,8 @@ def _calls(card: dict[str, Any]) -> str:
 
 
 def _tally(tally: dict[str, Any], *, short: bool) -> str:
-    calls = f"{tally['calls']:,} sent" + (f" ({tally['failed']:,} failed)" if tally["failed"] else "")
-    text = f"{calls}, {tally['cached']:,} from the cache"
+    failed = f", {tally['failed']:,} failed" if tally["failed"] else ""
+    text = f"{tally['calls']:,} sent, {tally['cached']:,} from the cache{failed}"
     if short:
         return f" — {text}" if tally["calls"] or tally["cached"] else ""
     tokens = f"{tally['tokens_in']:,} tokens in, {tally['tokens_out']:,} out"
@@ -172,7 +172,7 @@ def _tally(tally: dict[str, Any], *, short: bool) -> str:
 
 
 def _cost(tally: dict[str, Any]) -> str:
-    if tally["unpriced"] and tally["unpriced"] == tally["calls"] - tally["failed"]:
+    if tally["unpriced"] and not tally["cost_usd"]:
         return "unknown (no price for the model: connect with price_per_million=(input, output) to count it)"
     unpriced = f" (+ {tally['unpriced']:,} calls without a price)" if tally["unpriced"] else ""
     return _money(tally["cost_usd"]) + unpriced
