@@ -157,7 +157,7 @@ def _calls(card: dict[str, Any]) -> str:
     usage = card.get("usage")
     if usage is None:
         return _muted("not known: the kernel died before they could be read")
-    note = _muted(" · counted in the kernel: provider batch jobs and Ray workers are not")
+    note = _muted(" (in the kernel; not those of batch jobs or Ray workers)")
     return _tally(usage["total"], short=False) + note
 
 
@@ -173,7 +173,7 @@ def _tally(tally: dict[str, Any], *, short: bool) -> str:
 
 def _cost(tally: dict[str, Any]) -> str:
     if tally["unpriced"] and not tally["cost_usd"]:
-        return "unknown (no price for the model: connect with price_per_million=(input, output) to count it)"
+        return "unknown (no price for the model; wb.connect(..., price_per_million=...) gives one)"
     unpriced = f" (+ {tally['unpriced']:,} calls without a price)" if tally["unpriced"] else ""
     return _money(tally["cost_usd"]) + unpriced
 
