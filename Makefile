@@ -25,11 +25,12 @@ $(BIN)/.installed-test: $(BIN)/.installed pyproject.toml
 llama-server: $(BIN)/.installed  ## build (or find) the embedded model's server
 	$(BIN)/python -m workbench.models.llama_build
 
-demo: llama-server  ## execute the quickstart notebook on the embedded model -> reports/01_quickstart.html
+demo: llama-server  ## execute the quickstart notebook on the embedded model -> reports/01_quickstart--<model>.html
 	$(BIN)/python -m workbench.views.report notebooks/01_quickstart.ipynb
 
-report: llama-server  ## execute every notebook headlessly -> self-contained HTML in reports/
-	$(BIN)/python -m workbench.views.report
+# make report NB=notebooks/07_does_self_improvement_work.ipynb P="MODEL=gpt-4.1-mini N=200" (a value has no spaces)
+report: llama-server  ## execute every notebook (or NB=...) headlessly, parameters P="NAME=value ..." -> reports/
+	$(BIN)/python -m workbench.views.report $(NB) $(foreach p,$(P),-p $(firstword $(subst =, ,$(p))) '$(patsubst $(firstword $(subst =, ,$(p)))=%,%,$(p))')
 
 test: llama-server $(BIN)/.installed-test  ## the whole test suite
 	$(BIN)/python -m pytest

@@ -12,6 +12,7 @@
     ratelimit.py   rate limits: the ones you set, and the one the server announces in its headers
     adaptive.py    adaptive concurrency (AIMD): grows while the server keeps up, halves when it is full
     pricing.py     list prices (genai-prices, bundled; or price_per_million=), and what a response cost
+    usage.py       what this process asked of models: connections, calls sent and from the cache, tokens, cost
     local.py       the embedded model: llama.cpp's llama-server on a loopback port, started on demand
     llama_build.py builds llama-server once per machine from a pinned source, cached in ~/.cache/workbench
     sync.py        the sync form of every async call, also inside a running Jupyter kernel

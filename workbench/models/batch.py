@@ -37,6 +37,7 @@ from tqdm.std import tqdm
 
 from ..columns import RESPONSE_COLUMNS
 from ..errors import EndpointUnreachableError, WorkbenchError
+from . import usage
 from .adaptive import AdaptiveConcurrency
 from .cache import CachedResponse, ResponseCache
 from .pricing import Price, cached_tokens
@@ -118,6 +119,7 @@ class _BatchRun:
         stored = self.cache.get_many(unique) if self.cache else {}
         for key, response in stored.items():
             self.results[key] = self._row(unique[key], response, cached=True, attempts=0)
+        usage.record(self.llm.base_url, (self.results[key] for key in stored), sent=False)
         self.bar.update(len(stored))
         pending = [request for key, request in unique.items() if key not in stored]
         if not pending:
@@ -203,13 +205,13 @@ class _BatchRun:
         try:
             completion = raw.parse()
             choice = completion.choices[0]
-            usage = completion.usage
+            counted = completion.usage  # the server's token counts (not the usage module)
             return {
                 "response": choice.message.content,
                 "finish_reason": choice.finish_reason,
-                "tokens_in": usage.prompt_tokens if usage else None,
-                "tokens_out": usage.completion_tokens if usage else None,
-                "tokens_cached": cached_tokens(usage),
+                "tokens_in": counted.prompt_tokens if counted else None,
+                "tokens_out": counted.completion_tokens if counted else None,
+                "tokens_cached": cached_tokens(counted),
                 "logprobs": token_logprobs(choice),
             }
         except (AttributeError, IndexError, KeyError, TypeError) as exc:
@@ -237,6 +239,7 @@ class _BatchRun:
             )
         row = self._row(request, response, cached=False, attempts=attempts)
         self.results[request.key] = row
+        usage.record(self.llm.base_url, [row], sent=True)
         self.successes += 1
         self.tokens += (response.tokens_in or 0) + (response.tokens_out or 0)
         self.spent += row["cost_usd"] or 0.0
@@ -251,6 +254,7 @@ class _BatchRun:
                 "or call wb.connect() for the embedded local model."
             )
         self.results[request.key] = failed_row(request, failure.describe(), attempts=attempts)
+        usage.record(self.llm.base_url, [self.results[request.key]], sent=True)
         self.errors += 1
         self._tick()
 

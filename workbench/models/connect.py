@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, EndpointUnreachableError, MissingAPIKeyError
+from . import usage
 from .client import LLM
 from .config import Settings, load_settings
 from .local import DEFAULT_SLOTS, fingerprint, local_server
@@ -71,9 +72,9 @@ def connect(
         **settings,
     )
     name = _backend_name(resolved)
-    if name == "local":
-        return _connect_local(resolved)
-    return _connect_remote(name, resolved)
+    llm = _connect_local(resolved) if name == "local" else _connect_remote(name, resolved)
+    usage.record_connection(llm.backend, llm.model, llm.base_url)  # for the run card of a report
+    return llm
 
 
 def _backend_name(settings: Settings) -> str:

@@ -11,5 +11,7 @@ conditions.py      the explorer's filters as one polars expression
 cards.py           the explorer's HTML: sample cards, lineages, pairwise verdicts side by side
 saved.py           the Labeler's labels and the explorer's marks, saved atomically at every click
 snapshot.py        ``SnapshotBox``: a widget box that leaves a static HTML snapshot in reports
-report.py          execute notebooks headlessly into self-contained HTML reports
+report.py          execute notebooks headlessly into self-contained HTML reports; the command line
+notebook_run.py    run a notebook in a fresh kernel: papermill's parameters, stop at a failing cell, read usage
+run_card.py        a report's run card (what ran, what it showed), saved as JSON; reports/index.html
 """
