@@ -46,6 +46,7 @@ __all__ = [
     "Clusters",
     "MinHashPlan",
     "band_keys",
+    "bands_of",
     "banding",
     "check_dedup_options",
     "dedup",
@@ -244,10 +245,14 @@ def _chunks(texts: pl.Series) -> Iterator[tuple[int, int]]:
 
 def _chunk_keys(texts: pl.Series, span: tuple[int, int], plan: MinHashPlan) -> np.ndarray:
     hashes, counts = shingle_hashes(texts.slice(span[0], span[1] - span[0]), plan.ngram)
-    signed = signatures(hashes, counts, plan.num_perm)
-    keys = np.empty((plan.bands, counts.size), np.uint64)
+    return bands_of(signatures(hashes, counts, plan.num_perm), plan)
+
+
+def bands_of(signed: np.ndarray, plan: MinHashPlan) -> np.ndarray:
+    """Band keys (bands × rows, uint64) of MinHash signatures: each band's ``plan.rows`` values hashed into one."""
+    keys = np.empty((plan.bands, signed.shape[0]), np.uint64)
     for band in range(plan.bands):
-        key = np.zeros(counts.size, np.uint64)
+        key = np.zeros(signed.shape[0], np.uint64)
         for column in range(band * plan.rows, (band + 1) * plan.rows):
             key = _mix(key ^ signed[:, column].astype(np.uint64))
         keys[band] = key

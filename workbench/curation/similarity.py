@@ -3,9 +3,11 @@
 ROUGE-L's F-measure (Lin 2004) of token lists ``a`` and ``b`` with a longest common subsequence of ``L``
 tokens: precision ``L / len(b)``, recall ``L / len(a)``, and ``F = 2PR / (P + R) = 2L / (len(a) + len(b))``.
 The Indel distance (insertions and deletions only) of the two lists is ``len(a) + len(b) - 2L``, so
-``F = 1 - Indel / (len(a) + len(b))``: rapidfuzz computes it in C++ with a bit-parallel LCS, on token
-lists as on strings. Self-Instruct's pool filter (``most_similar``) scores a new instruction against
-the whole pool in one call.
+``F = 1 - Indel / (len(a) + len(b))`` (rapidfuzz's ``Indel.normalized_similarity``): rapidfuzz computes
+it in C++ with a bit-parallel LCS, on token lists as on strings. Here ``L`` is taken from that distance
+and ``F`` computed from ``P`` and ``R`` as above, so every score is the same float as the pure-Python LCS
+gave (the two closed forms can differ in the last bit). Self-Instruct's pool filter (``most_similar``)
+scores a new instruction against the whole pool in one call.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ def rouge_l(reference: str | Sequence[str], candidate: str | Sequence[str]) -> f
     b = words(candidate) if isinstance(candidate, str) else candidate
     if not a or not b:
         return 0.0
-    total = len(a) + len(b)
-    return (total - Indel.distance(a, b)) / total
+    common = lcs_length(a, b)
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(b), common / len(a)
+    return 2 * precision * recall / (precision + recall)
 
 
 @lru_cache(maxsize=65536)
@@ -56,7 +61,10 @@ def most_similar(text: str, pool: Iterable[str]) -> tuple[float, str | None]:
         return 0.0, None
     others = [_cached_words(other) for other in pool]
     distances = process.cdist([tokens], others, scorer=Indel.distance, dtype=np.int64, workers=1)[0]
-    totals = len(tokens) + np.fromiter((len(other) for other in others), np.int64, len(others))
-    scores = (totals - distances) / totals
+    lengths = np.fromiter((len(other) for other in others), np.int64, len(others))
+    common = (len(tokens) + lengths - distances) // 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision, recall = common / len(tokens), common / lengths
+        scores = np.where(common > 0, 2 * precision * recall / (precision + recall), 0.0)
     best = int(np.argmax(scores))
     return (float(scores[best]), pool[best]) if scores[best] > 0 else (0.0, None)
