@@ -15,7 +15,7 @@ How it works, every stage on whole columns (polars and numpy), never a Python ob
 MinHash (Broder 1997) estimates the Jaccard similarity of two shingle sets; LSH banding proposes as
 candidates the pairs whose signatures agree on every row of at least one band. The banding is chosen
 for recall: with ``bands × rows`` from :func:`banding`, a pair at exactly the threshold becomes a candidate
-with probability at least 99% (at 0.8: 21 bands of 6, 99.8%; datasketch's 14 × 9 found 87% there). No
+with probability at least 99% (at 0.8: 21 bands of 6, 99.8%; datasketch's 14 × 9 catches 87% there). No
 pair is kept on the estimate: every candidate is checked by its exact Jaccard similarity, so every
 reported pair is a true one. Clusters are transitive; in each the best-scored row is kept (the first
 among equals) and the others are marked with ``dup_of``. Defaults: ``threshold=0.8``, word 3-gram
@@ -225,11 +225,18 @@ def band_keys(texts: pl.Series, plan: MinHashPlan) -> np.ndarray:
     stays flat whatever the number of rows. This is the stage ``ray_dedup`` runs on Ray workers.
     """
     keys = np.empty((plan.bands, texts.len()), np.uint64)
-    workers = min(2, len(os.sched_getaffinity(0)))
+    workers = min(2, _cpus())
     with ThreadPoolExecutor(workers) as pool:
         for start, part in pool.map(lambda span: (span[0], _chunk_keys(texts, span, plan)), _chunks(texts)):
             keys[:, start : start + part.shape[1]] = part
     return keys
+
+
+def _cpus() -> int:
+    """CPUs this process may use (``sched_getaffinity`` where there is one, as on Linux)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _chunks(texts: pl.Series) -> Iterator[tuple[int, int]]:
