@@ -118,10 +118,13 @@ def dedup_texts(frame: pl.DataFrame, column: str) -> pl.Series:
     return _normalised(texts)
 
 
-def _normalised(texts: pl.Series) -> pl.Series:
-    """``normalise`` on a whole column, in polars."""
-    lowered = texts.fill_null("").str.to_lowercase().str.replace_all(_PUNCTUATION, " ")
-    return lowered.str.replace_all(r"\s+", " ").str.strip_chars(" ")
+def _normalised(texts: pl.Series, rows: int = 200_000) -> pl.Series:
+    """``normalise`` on a whole column, in polars, ``rows`` at a time (so one copy of the texts is in the making)."""
+    parts = []
+    for start in range(0, texts.len(), rows):
+        part = texts.slice(start, rows).fill_null("").str.to_lowercase().str.replace_all(_PUNCTUATION, " ")
+        parts.append(part.str.replace_all(r"\s+", " ").str.strip_chars(" "))
+    return pl.concat(parts) if parts else texts.fill_null("")
 
 
 # --- the MinHash plan ---------------------------------------------------------------------------------
@@ -218,15 +221,15 @@ def signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int) -> np.ndar
     return out
 
 
-def band_keys(texts: pl.Series, plan: MinHashPlan) -> np.ndarray:
+def band_keys(texts: pl.Series, plan: MinHashPlan, threads: int | None = None) -> np.ndarray:
     """One 64-bit key per band and row (bands × rows, uint64): two rows share a key when a band agrees.
 
-    Runs in chunks of about 8 MB of text on up to two threads (numpy releases the GIL), so memory
-    stays flat whatever the number of rows. This is the stage ``ray_dedup`` runs on Ray workers.
+    Runs in chunks of about 8 MB of text on ``threads`` threads (default: two, or one on a single CPU;
+    numpy releases the GIL), so memory stays flat whatever the number of rows. This is the stage
+    ``ray_dedup`` runs on Ray workers (one thread each).
     """
     keys = np.empty((plan.bands, texts.len()), np.uint64)
-    workers = min(2, _cpus())
-    with ThreadPoolExecutor(workers) as pool:
+    with ThreadPoolExecutor(threads or min(2, _cpus())) as pool:
         for start, part in pool.map(lambda span: (span[0], _chunk_keys(texts, span, plan)), _chunks(texts)):
             keys[:, start : start + part.shape[1]] = part
     return keys

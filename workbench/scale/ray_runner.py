@@ -317,5 +317,5 @@ class _BandKeysTask:
         self.plan = plan
 
     def __call__(self, shard: dict[str, Any]) -> dict[str, Any]:
-        keys = band_keys(pl.Series(list(shard["texts"]), dtype=pl.String), self.plan)
+        keys = band_keys(pl.Series(list(shard["texts"]), dtype=pl.String), self.plan, threads=1)
         return {"start": shard["start"], "keys": keys.tobytes()}
