@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dedup import corpus  # noqa: E402  (bench/dedup.py: the same corpus recipe)
+from dedup import peak_mb  # noqa: E402  (bench/dedup.py: VmHWM, the peak since exec)
 
 import workbench as wb  # noqa: E402
 import workbench.scale as scale  # noqa: E402
@@ -77,7 +76,7 @@ def dedup_child(kind: str, path: str) -> None:
     elapsed = time.perf_counter() - started
     if kind == "ray":
         scale.stop_ray()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mb()
     duplicates = marked["dup_of"].is_not_null().sum()
     digest = pl.Series(marked["dup_of"].fill_null("")).hash().sum()
     print(json.dumps({"seconds": elapsed, "peak_mb": peak, "duplicates": int(duplicates), "digest": int(digest)}))
@@ -138,7 +137,8 @@ def dedup_part(rows: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
     try:
         path = folder / "corpus.parquet"
-        corpus(rows).write_parquet(path)
+        recipe = [sys.executable, str(ROOT / "bench" / "dedup.py"), "--corpus", str(rows), str(path)]
+        subprocess.run(recipe, check=True)  # bench/dedup.py's corpus, built in its own process
         print(f"dedup, {rows:,} rows of 45-55 words, 5% planted near duplicates")
         results = {kind: dedup_run(kind, path) for kind in ("kernel", "ray")}
         for kind, label in (("kernel", "wb.dedup, one process"), ("ray", "ray_dedup, 2 workers ")):

@@ -31,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import socket
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -276,7 +278,10 @@ def ray_dedup(
     The same code as ``wb.dedup`` (``curation/dedup.py``), so the same result: the driver normalises
     the texts and finds the exact groups; the workers compute the band keys of ``shard_rows`` texts
     each (``band_keys``); the driver joins rows that share a band, checks each candidate pair's exact
-    Jaccard similarity, and marks the clusters.
+    Jaccard similarity, and marks the clusters. Texts and keys travel through files, not the driver's
+    memory: the texts as one Parquet file, each shard's keys as a ``.npy`` file, in a temporary folder
+    under ``start_ray(shard_dir=...)`` (which, on a cluster of several machines, every node must share)
+    or else the system's temporary folder; the folder is removed afterwards.
     """
     texts = dedup_texts(frame, column)
     plan = MinHashPlan.for_threshold(threshold, ngram, num_perm)
@@ -297,25 +302,37 @@ def ray_dedup(
 
 def _ray_band_keys(ray: Any, texts: pl.Series, plan: MinHashPlan, shard_rows: int) -> np.ndarray:
     """``band_keys`` of ``texts``, one Ray Data task a shard of ``shard_rows`` texts, in row order."""
-    shards = [
-        {"start": start, "texts": texts.slice(start, shard_rows).to_list()}
-        for start in range(0, texts.len(), shard_rows)
-    ]
-    dataset = ray.data.from_items(shards, override_num_blocks=len(shards))
-    parts = dataset.map(_BandKeysTask(plan), num_cpus=1).take_all()
-    keys = np.empty((plan.bands, texts.len()), np.uint64)
-    for part in parts:
-        shard = np.frombuffer(part["keys"], np.uint64).reshape(plan.bands, -1)
-        keys[:, part["start"] : part["start"] + shard.shape[1]] = shard
-    return keys
+    if OPTIONS.shard_dir is not None:
+        OPTIONS.shard_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="dedup-", dir=OPTIONS.shard_dir))
+    try:
+        source = folder / "texts.parquet"
+        texts.to_frame("text").write_parquet(source, row_group_size=shard_rows)
+        shards = [
+            {"source": str(source), "start": start, "rows": min(shard_rows, texts.len() - start), "out": str(folder)}
+            for start in range(0, texts.len(), shard_rows)
+        ]
+        dataset = ray.data.from_items(shards, override_num_blocks=len(shards))
+        dataset.map(_BandKeysTask(plan), num_cpus=1).take_all()
+        keys = np.empty((plan.bands, texts.len()), np.uint64)
+        for shard in shards:
+            keys[:, shard["start"] : shard["start"] + shard["rows"]] = np.load(folder / f"keys-{shard['start']}.npy")
+        return keys
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _BandKeysTask:
-    """On a worker: the band keys of one shard of normalised texts (``curation.dedup.band_keys``)."""
+    """On a worker: the band keys of one shard of normalised texts (``curation.dedup.band_keys``), to a file."""
 
     def __init__(self, plan: MinHashPlan) -> None:
         self.plan = plan
 
     def __call__(self, shard: dict[str, Any]) -> dict[str, Any]:
-        keys = band_keys(pl.Series(list(shard["texts"]), dtype=pl.String), self.plan, threads=1)
-        return {"start": shard["start"], "keys": keys.tobytes()}
+        texts = pl.scan_parquet(shard["source"]).slice(shard["start"], shard["rows"]).collect()["text"]
+        out = Path(shard["out"]) / f"keys-{shard['start']}.npy"
+        partial = out.with_name(f".{out.name}.{os.getpid()}.part")
+        with partial.open("wb") as file:
+            np.save(file, band_keys(texts, self.plan, threads=1))
+        partial.replace(out)
+        return {"start": shard["start"]}
