@@ -311,7 +311,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--threshold", type=float, default=0.8)
-    parser.add_argument("--pool", type=int, default=2_000)
+    parser.add_argument("--pool", type=int, default=1_000)
     parser.add_argument("--skip", nargs="+", choices=("speed", "quality", "rouge"), default=[])
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "PARQUET", "OUT"))
     parser.add_argument("--corpus", nargs=2, metavar=("ROWS", "PARQUET"))
