@@ -6,9 +6,10 @@ Two measurements, side by side in one run:
    request), each run on an empty cache: the single-kernel path, then ``via="ray"`` on a local Ray
    cluster with 1 and with 2 workers (every worker, like the kernel, keeps ``--concurrency``
    requests in flight).
-2. ``wb.dedup`` (one process) and ``wb.scale.ray_dedup`` (shingles and MinHash on 2 Ray workers) on
-   ``--dedup-rows`` rows of about 50 words, 5% of them planted near duplicates: wall time and the
-   peak resident memory of the process that ran it (each in a fresh subprocess).
+2. ``wb.dedup`` (one process) and ``wb.scale.ray_dedup`` (the same code, with shingles, MinHash and band
+   keys on 2 Ray workers) on ``--dedup-rows`` rows of about 50 words, 5% of them planted near duplicates:
+   wall time and the peak resident memory of the process that ran it (for Ray: the driver), each in a
+   fresh subprocess. ``bench/dedup.py`` compares the implementations and measures recall.
 
     python bench/scale.py [--rows 4000] [--concurrency 16] [--dedup-rows 1000000]
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -25,11 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from dedup import peak_mb  # noqa: E402  (bench/dedup.py: VmHWM, the peak since exec)
 
 import workbench as wb  # noqa: E402
 import workbench.scale as scale  # noqa: E402
@@ -65,23 +66,6 @@ def generate_rate(base_url: str, rows: int, concurrency: int, via: str | None) -
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def corpus(rows: int, seed: int = 0) -> pl.DataFrame:
-    """Rows of 45-55 words from a Zipf-like vocabulary of 20,000; 5% are near copies (2 words changed)."""
-    rng = np.random.default_rng(seed)
-    weights = 1 / np.arange(1, 20_001)
-    words = rng.choice(20_000, size=(rows, 55), p=weights / weights.sum())
-    lengths = rng.integers(45, 56, size=rows)
-    copies = np.flatnonzero(rng.random(rows) < 0.05)
-    copies = copies[copies > 0]
-    sources = (rng.random(copies.size) * copies).astype(int)
-    words[copies] = words[sources]
-    lengths[copies] = lengths[sources]
-    for column in range(2):
-        words[copies, rng.integers(0, 45, size=copies.size)] = rng.integers(0, 20_000, size=copies.size) + column
-    texts = [" ".join(f"w{w}" for w in row[:length]) for row, length in zip(words.tolist(), lengths, strict=True)]
-    return pl.DataFrame({"sample_id": [str(i) for i in range(rows)], "response": texts})
-
-
 def dedup_child(kind: str, path: str) -> None:
     """Run one dedup in this (fresh) process; print its time, peak memory and what it found, as JSON."""
     frame = pl.read_parquet(path)
@@ -92,7 +76,7 @@ def dedup_child(kind: str, path: str) -> None:
     elapsed = time.perf_counter() - started
     if kind == "ray":
         scale.stop_ray()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mb()
     duplicates = marked["dup_of"].is_not_null().sum()
     digest = pl.Series(marked["dup_of"].fill_null("")).hash().sum()
     print(json.dumps({"seconds": elapsed, "peak_mb": peak, "duplicates": int(duplicates), "digest": int(digest)}))
@@ -114,11 +98,18 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--dedup-rows", type=int, default=1_000_000)
     parser.add_argument("--dedup-child", nargs=2, metavar=("KIND", "PARQUET"))
+    parser.add_argument("--skip-generate", action="store_true", help="only the dedup part")
     args = parser.parse_args()
     if args.dedup_child:
         dedup_child(*args.dedup_child)
         return
 
+    if not args.skip_generate:
+        generate_part(args)
+    dedup_part(args.dedup_rows)
+
+
+def generate_part(args: argparse.Namespace) -> None:
     server, base_url = start_fake_server(args.latency)
     try:
         print(
@@ -141,11 +132,14 @@ def main() -> None:
         server.terminate()
         server.wait()
 
+
+def dedup_part(rows: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
     try:
         path = folder / "corpus.parquet"
-        corpus(args.dedup_rows).write_parquet(path)
-        print(f"dedup, {args.dedup_rows:,} rows of 45-55 words, 5% planted near duplicates")
+        recipe = [sys.executable, str(ROOT / "bench" / "dedup.py"), "--corpus", str(rows), str(path)]
+        subprocess.run(recipe, check=True)  # bench/dedup.py's corpus, built in its own process
+        print(f"dedup, {rows:,} rows of 45-55 words, 5% planted near duplicates")
         results = {kind: dedup_run(kind, path) for kind in ("kernel", "ray")}
         for kind, label in (("kernel", "wb.dedup, one process"), ("ray", "ray_dedup, 2 workers ")):
             result = results[kind]
@@ -153,8 +147,8 @@ def main() -> None:
                 print(f"  {label}  failed: {result['error']}")
             else:
                 print(
-                    f"  {label}  {result['seconds']:8.1f} s   peak {result['peak_mb']:8.0f} MB (this process)   "
-                    f"{result['duplicates']:,} marked"
+                    f"  {label}  {result['seconds']:8.1f} s   {rows / result['seconds']:8,.0f} rows/s   "
+                    f"peak {result['peak_mb']:8,.0f} MB (this process)   {result['duplicates']:,} marked"
                 )
         if all("digest" in result for result in results.values()):
             print(f"  same duplicates marked: {results['kernel']['digest'] == results['ray']['digest']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import subprocess
 import sys
 import threading
@@ -121,6 +122,38 @@ def test_the_same_call_again_sends_nothing_and_runs_no_shard(ray_cluster, fake_s
 
     assert server.stats.received == 300 and again.equals(first)
     assert {p: p.stat().st_mtime for p in shards} == shards
+
+
+def near_copies(rows: int, seed: int = 5) -> pl.DataFrame:
+    """50-word texts, a third of them copies of an earlier one with 0 to 5 words replaced, scored at random."""
+    rng = random.Random(seed)
+    vocabulary = [f"v{i}" for i in range(500)]
+    texts: list[str] = []
+    for index in range(rows):
+        if index and rng.random() < 0.33:
+            words = texts[rng.randrange(index)].split()
+            for _ in range(rng.randint(0, 5)):
+                words[rng.randrange(len(words))] = rng.choice(vocabulary)
+            texts.append(" ".join(words))
+        else:
+            texts.append(" ".join(rng.choices(vocabulary, k=50)))
+    scores = [rng.choice([None, 1.0, 2.0, 3.0]) for _ in range(rows)]
+    return pl.DataFrame({"sample_id": [f"r{i}" for i in range(rows)], "response": texts, "score": scores})
+
+
+def test_ray_dedup_is_wb_dedup_with_the_band_keys_signed_on_the_workers(ray_cluster):
+    frame = near_copies(4_000)
+
+    on_ray = scale.ray_dedup(frame, shard_rows=1_000)  # four shards
+
+    assert on_ray.equals(wb.dedup(frame))
+    kinds = dict(on_ray["dup_kind"].value_counts().rows())
+    assert kinds["near"] > 250 and kinds["exact"] > 60
+    assert scale.ray_dedup(frame, threshold=0.6, drop=True).equals(wb.dedup(frame, threshold=0.6, drop=True))
+    with pytest.raises(wb.ConfigError, match="shard_rows .* must be 1 or more, got 0"):
+        scale.ray_dedup(frame, shard_rows=0)
+    with pytest.raises(wb.InputError, match="ngram must be a positive whole number"):
+        scale.ray_dedup(frame, ngram=0)
 
 
 def _run(code: str) -> subprocess.CompletedProcess:

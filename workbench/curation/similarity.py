@@ -1,10 +1,24 @@
-"""Text similarity helpers shared by the recipes and curation: word tokens, ROUGE-L."""
+"""Text similarity helpers shared by the recipes and curation: word tokens, ROUGE-L.
+
+ROUGE-L's F-measure (Lin 2004) of token lists ``a`` and ``b`` with a longest common subsequence of ``L``
+tokens: precision ``L / len(b)``, recall ``L / len(a)``, and ``F = 2PR / (P + R) = 2L / (len(a) + len(b))``.
+The Indel distance (insertions and deletions only) of the two lists is ``len(a) + len(b) - 2L``, so
+``F = 1 - Indel / (len(a) + len(b))`` (rapidfuzz's ``Indel.normalized_similarity``): rapidfuzz computes
+it in C++ with a bit-parallel LCS, on token lists as on strings. Here ``L`` is taken from that distance
+and ``F`` computed from ``P`` and ``R`` as above, so every score is the same float as the pure-Python LCS
+gave (the two closed forms can differ in the last bit). Self-Instruct's pool filter (``most_similar``)
+scores a new instruction against the whole pool in one call.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Indel
 
 __all__ = ["lcs_length", "most_similar", "rouge_l", "words"]
 
@@ -18,15 +32,7 @@ def words(text: str) -> list[str]:
 
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     """Length of the longest common subsequence of two token lists."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = [0] * (len(b) + 1)
-    for token in a:
-        current = [0]
-        for j, other in enumerate(b, start=1):
-            current.append(previous[j - 1] + 1 if token == other else max(previous[j], current[j - 1]))
-        previous = current
-    return previous[-1]
+    return (len(a) + len(b) - Indel.distance(a, b)) // 2
 
 
 def rouge_l(reference: str | Sequence[str], candidate: str | Sequence[str]) -> float:
@@ -48,11 +54,17 @@ def _cached_words(text: str) -> tuple[str, ...]:
 
 
 def most_similar(text: str, pool: Iterable[str]) -> tuple[float, str | None]:
-    """The highest ROUGE-L between ``text`` and any text of ``pool``, and that text."""
+    """The highest ROUGE-L between ``text`` and any text of ``pool``, and that text (the first of equals)."""
     tokens = _cached_words(text)
-    best, match = 0.0, None
-    for other in pool:
-        score = rouge_l(_cached_words(other), tokens)
-        if score > best:
-            best, match = score, other
-    return best, match
+    pool = list(pool)
+    if not tokens or not pool:
+        return 0.0, None
+    others = [_cached_words(other) for other in pool]
+    distances = process.cdist([tokens], others, scorer=Indel.distance, dtype=np.int64, workers=1)[0]
+    lengths = np.fromiter((len(other) for other in others), np.int64, len(others))
+    common = (len(tokens) + lengths - distances) // 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision, recall = common / len(tokens), common / lengths
+        scores = np.where(common > 0, 2 * precision * recall / (precision + recall), 0.0)
+    best = int(np.argmax(scores))
+    return (float(scores[best]), pool[best]) if scores[best] > 0 else (0.0, None)

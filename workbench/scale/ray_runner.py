@@ -31,15 +31,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import socket
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from ..columns import RESPONSE_COLUMNS, require_columns
-from ..curation.dedup import check_threshold, mark_clusters, normalise, shingles
+from ..columns import RESPONSE_COLUMNS
+from ..curation.dedup import MinHashPlan, band_keys, dedup, dedup_texts, find_clusters, mark_clusters
 from ..errors import ConfigError, RayJobError, RayUnavailableError
 from ..models.client import LLM
 from ..models.config import Settings
@@ -268,122 +271,68 @@ def ray_dedup(
     num_perm: int = 128,
     score_column: str = "score",
     drop: bool = False,
-    shard_rows: int = 20_000,
+    shard_rows: int = 50_000,
 ) -> pl.DataFrame:
-    """``wb.dedup`` with its heavy part (shingles and MinHash signatures) run on Ray workers.
+    """``wb.dedup`` with its heavy part (shingles, MinHash signatures, band keys) run on Ray workers.
 
-    The same result as ``wb.dedup(frame, ...)``: workers compute each row's normalised text, its
-    shingle hashes and LSH band keys (the bands ``datasketch``'s ``MinHashLSH`` would use); the
-    driver joins rows that share a band (candidate pairs, a polars self-join), checks each pair's
-    exact Jaccard similarity, and marks clusters exactly as ``wb.dedup`` does.
+    The same code as ``wb.dedup`` (``curation/dedup.py``), so the same result: the driver normalises
+    the texts and finds the exact groups; the workers compute the band keys of ``shard_rows`` texts
+    each (``band_keys``); the driver joins rows that share a band, checks each candidate pair's exact
+    Jaccard similarity, and marks the clusters. Texts and keys travel through files, not the driver's
+    memory: the texts as one Parquet file, each shard's keys as a ``.npy`` file, in a temporary folder
+    under ``start_ray(shard_dir=...)`` (which, on a cluster of several machines, every node must share)
+    or else the system's temporary folder; the folder is removed afterwards.
     """
-    require_columns(frame, column)
-    check_threshold(threshold)
+    texts = dedup_texts(frame, column)
+    plan = MinHashPlan.for_threshold(threshold, ngram, num_perm)
+    if not isinstance(shard_rows, int) or shard_rows < 1:
+        raise ConfigError(
+            f"shard_rows is the texts a worker signs at a time and must be 1 or more, got {shard_rows!r}."
+        )
     if frame.height == 0:
-        return frame.with_columns(*(pl.lit(None, pl.String).alias(c) for c in ("dup_cluster", "dup_of", "dup_kind")))
+        return dedup(frame, column, threshold, ngram=ngram, num_perm=num_perm, score_column=score_column, drop=drop)
     ray = _ray()
     if not ray.is_initialized():
         start_ray()
-    texts = ["" if text is None else str(text) for text in frame[column]]
-    features = _features(ray, texts, threshold, ngram, num_perm, shard_rows)
-    parents = list(range(frame.height))
-    _union_pairs(parents, _exact_pairs(features))
-    _union_pairs(parents, _near_pairs(features, threshold))
-    return mark_clusters(frame, parents, features["text"].to_list(), score_column, drop)
-
-
-def _features(ray: Any, texts: list[str], threshold: float, ngram: int, num_perm: int, shard_rows: int) -> pl.DataFrame:
-    from datasketch import MinHashLSH
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
-    ranges = list(lsh.hashranges)
-    items = [{"start": start, "texts": texts[start : start + shard_rows]} for start in range(0, len(texts), shard_rows)]
-    dataset = ray.data.from_items(items, override_num_blocks=len(items))
-    task = _FeatureTask(ngram, num_perm, ranges)
-    parts = dataset.map(task, num_cpus=1).take_all()
-    frames = [pl.read_ipc(part["ipc"]) for part in sorted(parts, key=lambda part: part["start"])]
-    return pl.concat(frames)
-
-
-class _FeatureTask:
-    """Per row: normalised text, its SHA-1, sorted shingle hashes and LSH band keys."""
-
-    def __init__(self, ngram: int, num_perm: int, ranges: list[tuple[int, int]]) -> None:
-        self.ngram, self.num_perm, self.ranges = ngram, num_perm, ranges
-
-    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
-        import io
-
-        from datasketch import MinHash
-
-        texts = [normalise(text) for text in item["texts"]]
-        shingled = [shingles(text, self.ngram) for text in texts]
-        signatures = MinHash.bulk(shingled, num_perm=self.num_perm)
-        frame = pl.DataFrame(
-            {
-                "row": range(item["start"], item["start"] + len(texts)),
-                "text": texts,
-                "digest": [hashlib.sha1(text.encode()).hexdigest() for text in texts],
-                "shingles": [sorted({_hash64(s) for s in group}) for group in shingled],
-                "bands": [[_band_key(sig.hashvalues[a:b]) for a, b in self.ranges] for sig in signatures],
-            },
-            schema={
-                "row": pl.Int64,
-                "text": pl.String,
-                "digest": pl.String,
-                "shingles": pl.List(pl.UInt64),
-                "bands": pl.List(pl.UInt64),
-            },
-        )
-        buffer = io.BytesIO()
-        frame.write_ipc(buffer)
-        return {"start": item["start"], "ipc": buffer.getvalue()}
-
-
-def _hash64(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
-
-
-def _band_key(values: Any) -> int:
-    return _hash64(values.byteswap().tobytes())
-
-
-def _exact_pairs(features: pl.DataFrame) -> pl.DataFrame:
-    """(a, b): every row joined to the first row with the same normalised text."""
-    first = features.group_by("digest").agg(pl.col("row").min().alias("a"))
-    return features.join(first, on="digest").filter(pl.col("row") != pl.col("a")).select("a", b=pl.col("row"))
-
-
-def _near_pairs(features: pl.DataFrame, threshold: float) -> pl.DataFrame:
-    """Pairs of exact-group representatives that share an LSH band and reach ``threshold`` (exact Jaccard)."""
-    first = features.group_by("digest").agg(pl.col("row").min())
-    representatives = features.join(first, on=["digest", "row"], how="semi")
-    bands = representatives.select("row", pl.col("bands")).with_columns(band=pl.int_ranges(pl.col("bands").list.len()))
-    bands = bands.explode(["bands", "band"])
-    candidates = (
-        bands.join(bands, on=["band", "bands"], suffix="_b")
-        .filter(pl.col("row") < pl.col("row_b"))
-        .select(a="row", b="row_b")
-        .unique()
+    clusters = find_clusters(
+        texts, threshold, plan, keys_of=lambda kept, plan: _ray_band_keys(ray, kept, plan, shard_rows)
     )
-    sets = representatives.select("row", "shingles")
-    scored = candidates.join(sets.rename({"row": "a", "shingles": "sa"}), on="a").join(
-        sets.rename({"row": "b", "shingles": "sb"}), on="b"
-    )
-    inter = pl.col("sa").list.set_intersection("sb").list.len()
-    union = pl.col("sa").list.set_union("sb").list.len()
-    return scored.filter(pl.when(union > 0).then(inter / union).otherwise(1.0) >= threshold).select("a", "b")
+    return mark_clusters(frame, clusters, score_column, drop)
 
 
-def _union_pairs(parents: list[int], pairs: pl.DataFrame) -> None:
-    for a, b in pairs.iter_rows():
-        root_a, root_b = _root(parents, a), _root(parents, b)
-        if root_a != root_b:
-            parents[max(root_a, root_b)] = min(root_a, root_b)
+def _ray_band_keys(ray: Any, texts: pl.Series, plan: MinHashPlan, shard_rows: int) -> np.ndarray:
+    """``band_keys`` of ``texts``, one Ray Data task a shard of ``shard_rows`` texts, in row order."""
+    if OPTIONS.shard_dir is not None:
+        OPTIONS.shard_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="dedup-", dir=OPTIONS.shard_dir))
+    try:
+        source = folder / "texts.parquet"
+        texts.to_frame("text").write_parquet(source, row_group_size=shard_rows)
+        shards = [
+            {"source": str(source), "start": start, "rows": min(shard_rows, texts.len() - start), "out": str(folder)}
+            for start in range(0, texts.len(), shard_rows)
+        ]
+        dataset = ray.data.from_items(shards, override_num_blocks=len(shards))
+        dataset.map(_BandKeysTask(plan), num_cpus=1).take_all()
+        keys = np.empty((plan.bands, texts.len()), np.uint64)
+        for shard in shards:
+            keys[:, shard["start"] : shard["start"] + shard["rows"]] = np.load(folder / f"keys-{shard['start']}.npy")
+        return keys
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _root(parents: list[int], item: int) -> int:
-    while parents[item] != item:
-        parents[item] = parents[parents[item]]
-        item = parents[item]
-    return item
+class _BandKeysTask:
+    """On a worker: the band keys of one shard of normalised texts (``curation.dedup.band_keys``), to a file."""
+
+    def __init__(self, plan: MinHashPlan) -> None:
+        self.plan = plan
+
+    def __call__(self, shard: dict[str, Any]) -> dict[str, Any]:
+        texts = pl.scan_parquet(shard["source"]).slice(shard["start"], shard["rows"]).collect()["text"]
+        out = Path(shard["out"]) / f"keys-{shard['start']}.npy"
+        partial = out.with_name(f".{out.name}.{os.getpid()}.part")
+        with partial.open("wb") as file:
+            np.save(file, band_keys(texts, self.plan, threads=1))
+        partial.replace(out)
+        return {"start": shard["start"]}
