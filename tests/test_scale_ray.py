@@ -124,6 +124,22 @@ def test_the_same_call_again_sends_nothing_and_runs_no_shard(ray_cluster, fake_s
     assert {p: p.stat().st_mtime for p in shards} == shards
 
 
+def test_another_shard_size_on_the_same_requests_gives_the_same_rows_not_a_mix_of_shards(
+    ray_cluster, fake_server, connect_to, monkeypatch
+):
+    from workbench.scale.ray_runner import OPTIONS
+
+    llm = connect_to(fake_server())
+    requests = [f"size {i}" for i in range(30)]
+    monkeypatch.setattr(OPTIONS, "shard_size", 10)
+    by_ten = llm.chat_many(requests, progress=False, via="ray")
+    monkeypatch.setattr(OPTIONS, "shard_size", 4)
+    by_four = llm.chat_many(requests, progress=False, via="ray")
+
+    assert by_four.height == 30 and by_four["request_id"].to_list() == by_ten["request_id"].to_list()
+    assert by_four["response"].to_list() == by_ten["response"].to_list()
+
+
 def near_copies(rows: int, seed: int = 5) -> pl.DataFrame:
     """50-word texts, a third of them copies of an earlier one with 0 to 5 words replaced, scored at random."""
     rng = random.Random(seed)

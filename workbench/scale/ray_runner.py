@@ -164,7 +164,7 @@ async def ray_route(
     if not ray.is_initialized():
         start_ray(shard_size=OPTIONS.shard_size, workers=OPTIONS.workers, max_concurrency=OPTIONS.max_concurrency)
     unique = list({request.key: request for request in requests}.values())
-    folder = _run_folder(llm, unique)
+    folder = _run_folder(llm, unique, OPTIONS.shard_size)
     shards = _shards(unique, OPTIONS.shard_size, folder)
     missing = [shard for shard in shards if not Path(shard["path"]).exists()]
     if missing:
@@ -175,8 +175,10 @@ async def ray_route(
     return order.join(table.select(list(RESPONSE_COLUMNS)), on="request_id", how="left", maintain_order="left")
 
 
-def _run_folder(llm: LLM, requests: list[ChatRequest]) -> Path:
-    digest = hashlib.sha256("\n".join(request.key for request in requests).encode()).hexdigest()[:16]
+def _run_folder(llm: LLM, requests: list[ChatRequest], shard_size: int) -> Path:
+    """One folder per (requests, shard size): shard n holds other rows at another size, so sizes never mix."""
+    keys = "\n".join(request.key for request in requests)
+    digest = hashlib.sha256(f"{shard_size}\n{keys}".encode()).hexdigest()[:16]
     return (OPTIONS.shard_dir or llm.settings.data_dir / "runs" / "ray") / digest
 
 
