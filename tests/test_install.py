@@ -156,4 +156,3 @@ def test_without_the_extras_the_workbench_works_and_each_stage_says_what_to_inst
     assert f"pip install '{LM_EVAL_REQUIREMENT}'" in story["ifeval"]
     assert story["estimate"].startswith("approximate (4 characters a token")
     assert f"pip install '{BPE_REQUIREMENT}'" in story["estimate"]
-
