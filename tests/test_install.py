@@ -156,3 +156,14 @@ def test_without_the_extras_the_workbench_works_and_each_stage_says_what_to_inst
     assert f"pip install '{LM_EVAL_REQUIREMENT}'" in story["ifeval"]
     assert story["estimate"].startswith("approximate (4 characters a token")
     assert f"pip install '{BPE_REQUIREMENT}'" in story["estimate"]
+
+
+def test_every_test_the_fast_loop_leaves_out_by_name_still_exists():
+    from conftest import SLOW_FILES, SLOW_TESTS
+
+    missing = [name for name in SLOW_FILES if not (ROOT / "tests" / name).is_file()]
+    for name in SLOW_TESTS:
+        file, test = name.split("::")
+        if f"def {test}(" not in (ROOT / "tests" / file).read_text():
+            missing.append(name)
+    assert not missing, f"renamed or gone, so no longer left out of `make check`: {missing}"
