@@ -54,4 +54,50 @@ def local_llm(tmp_path_factory) -> wb.LLM:
     return wb.connect(data_dir=tmp_path_factory.mktemp("local-data"))
 
 
+# The fast loop (`make check`: `pytest -m "not slow" tests`) leaves out what takes minutes on 2 cores; `make test` runs
+# everything. Marked here, in one place, rather than in each test file: every notebook, every test marked `train`,
+# every test on a Ray cluster, and the files and tests named below.
+SLOW_MARKERS = {"train"}
+SLOW_FIXTURES = {"ray_cluster"}
+SLOW_FILES = {
+    "test_grading_local.py",  # the embedded model judging many requests
+    "test_report_kernel.py",  # notebooks executed in a kernel
+    "test_scale_ray.py",  # Ray
+    "test_training_self.py",  # training: self_train on the embedded model, and its command line
+}
+SLOW_TESTS = {  # the embedded model's long runs (minutes on a busy machine), and a notebook executed in a kernel
+    "test_explore.py::test_an_executed_notebook_keeps_a_static_snapshot_and_the_final_progress_count",
+    "test_llama_server.py::test_several_requests_are_decoded_at_once",
+    "test_llama_server.py::test_a_json_schema_is_honoured_through_generate",
+    "test_llama_server.py::test_a_long_judge_prompt_fits_in_a_slot",
+    "test_llama_server.py::test_logprobs_come_back_with_their_alternatives",
+    "test_llama_server.py::test_the_server_stops_when_the_process_that_started_it_exits",
+    "test_llama_server.py::test_the_server_stops_when_the_process_that_started_it_is_killed",
+    "test_llama_server.py::test_a_fixed_free_port_is_used",
+    "test_llama_server.py::test_a_server_killed_mid_batch_loses_nothing_and_comes_back",
+    "test_local_model.py::test_json_schema_constrained_output_parses",
+    "test_recipes.py::test_the_recipes_produce_filtered_output_on_the_embedded_model",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow tests ``slow``."""
+    for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
+def is_slow(item: pytest.Item) -> bool:
+    """A notebook, a test marked or on a fixture listed above, or a test of ``SLOW_FILES``/``SLOW_TESTS``."""
+    name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+    return (
+        item.path.suffix == ".ipynb"
+        or item.path.name in SLOW_FILES
+        or name in SLOW_TESTS
+        or any(item.get_closest_marker(marker) for marker in SLOW_MARKERS)
+        or bool(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+    )
+
+
 __all__ = ["SECRET", "Faults"]

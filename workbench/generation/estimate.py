@@ -5,8 +5,10 @@
 Prompt tokens are counted exactly for OpenAI models (o200k/cl100k BPE through ``bpe-openai``, a
 tiktoken-compatible tokenizer that ships its vocabulary, so it works offline; ``tiktoken`` itself
 downloads its vocabulary on first use), with the embedded model's own tokenizer for a local
-connection, and approximated at 4 characters a token otherwise — the ``method`` says which. Output
-tokens are ``max_tokens`` per request when given (an upper bound), else an assumed 256.
+connection, and approximated at 4 characters a token otherwise — the ``method`` says which.
+``bpe-openai`` is optional (the ``tokens`` extra): without it, an OpenAI model's count is
+approximate too, and the ``method`` says how to make it exact. Output tokens are ``max_tokens``
+per request when given (an upper bound), else an assumed 256.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from .prompts import Prompt
 __all__ = ["Estimate", "estimate"]
 
 ASSUMED_OUTPUT_TOKENS = 256
+APPROXIMATE = "approximate (4 characters a token)"
+BPE_REQUIREMENT = "bpe-openai>=0.1.4,<0.2"  # the `tokens` extra of pyproject.toml (tests/test_install.py checks)
 _PER_MESSAGE = 3  # OpenAI's chat format adds about 3 tokens a message and 3 to prime the reply
 _PER_REPLY = 3
 
@@ -80,19 +84,22 @@ def _counter(model: str | LLM):
     if isinstance(model, LLM) and model.backend == "local":
         return _local_counter(model), "exact (the embedded model's tokenizer)"
     name = model.model if isinstance(model, LLM) else model
-    encoding = _openai_encoding(name)
-    if encoding is not None:
-        return (lambda text: len(encoding.encode(text))), f"exact ({encoding.name})"
-    return (lambda text: max(1, round(len(text) / 4))), "approximate (4 characters a token)"
+    if price_for(name, provider="openai") is None:  # not an OpenAI model: no OpenAI tokenizer applies
+        return _approximate, APPROXIMATE
+    try:
+        encoding = _openai_encoding(name)
+    except ImportError:
+        return _approximate, f"approximate (4 characters a token; for exact counts: pip install '{BPE_REQUIREMENT}')"
+    return (lambda text: len(encoding.encode(text))), f"exact ({encoding.name})"
+
+
+def _approximate(text: str) -> int:
+    return max(1, round(len(text) / 4))
 
 
 def _openai_encoding(model: str):
-    if price_for(model, provider="openai") is None:
-        return None
-    try:
-        import bpe_openai
-    except ImportError:
-        return None
+    import bpe_openai
+
     try:
         return bpe_openai.encoding_for_model(model)
     except Exception:  # an OpenAI model the tokenizer does not know yet: o200k is the current vocabulary
