@@ -15,7 +15,7 @@ import polars as pl
 import psutil
 import pytest
 
-pytest.importorskip("ray", reason="the Ray runner needs the 'scale' extra: pip install 'workbench[scale]'")
+pytest.importorskip("ray", reason="the Ray runner needs the 'scale' extra: pip install -e '.[scale]'")
 
 import workbench as wb  # noqa: E402
 import workbench.scale as scale  # noqa: E402
@@ -182,7 +182,7 @@ def test_without_ray_installed_the_error_gives_the_install_hint():
         "import workbench.scale as s\n"
         "try:\n    s.start_ray()\nexcept s.RayUnavailableError as e:\n    print(e)"
     )
-    assert "needs Ray, which is not installed: pip install 'workbench[scale]'" in done.stdout, done.stderr
+    assert "needs Ray, which is not installed: pip install -e '.[scale]'" in done.stdout, done.stderr
 
 
 def test_a_ray_address_that_cannot_be_reached_is_a_clear_error():

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 needs_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None or importlib.util.find_spec("peft") is None,
-    reason="training needs the 'train' extra: pip install 'workbench[train]' (see the README for the CPU build)",
+    reason="training needs the 'train' extra: pip install -e '.[train]' (see the README for the CPU build)",
 )
 pytestmark = [pytest.mark.train]
 
@@ -173,7 +173,7 @@ def test_without_torch_the_error_names_the_cpu_build(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=True
     )
     assert "TrainingDependencyError" in done.stdout
-    assert "download.pytorch.org/whl/cpu" in done.stdout and "workbench[train]" in done.stdout
+    assert "download.pytorch.org/whl/cpu" in done.stdout and ".[train]" in done.stdout
 
 
 def test_the_card_names_rows_that_carry_no_lineage_by_their_position():

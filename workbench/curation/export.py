@@ -4,7 +4,7 @@ and a dataset card.
     wb.export.parquet(kept, "data/runs/math-v1.parquet")
     wb.export.jsonl(kept, "data/runs/math-v1.jsonl")
     wb.export.openai_chat(kept, "data/runs/math-v1.chat.jsonl", system="You write math problems.")
-    wb.export.hf_dataset(kept)                      # needs: pip install 'workbench[hf]'
+    wb.export.hf_dataset(kept)                      # needs the hf extra: pip install -e '.[hf]'
     wb.export.dataset_card(kept, "data/runs/math-v1.md", history=history, filters=report)
 
 Every format is written to a temporary file beside the target, checked, and only then renamed over it
@@ -155,7 +155,10 @@ def hf_dataset(frame: pl.DataFrame, path: str | Path | None = None) -> Any:
     try:
         import datasets
     except ImportError:
-        raise InputError("Hugging Face export needs the 'datasets' package: pip install 'workbench[hf]'.") from None
+        raise InputError(
+            "Hugging Face export needs the 'datasets' package: pip install -e '.[hf]' in the workbench's folder "
+            "(or pip install datasets)."
+        ) from None
     dataset = datasets.Dataset.from_polars(frame)
     if path is not None:
         _save_dataset(dataset, Path(path))

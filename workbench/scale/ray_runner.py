@@ -50,7 +50,7 @@ from ..models.requests import ChatRequest
 
 __all__ = ["RayJobError", "RayUnavailableError", "RunnerOptions", "ray_dedup", "ray_route", "start_ray", "stop_ray"]
 
-INSTALL_HINT = "pip install 'workbench[scale]' (or: pip install 'ray[data]')"
+INSTALL_HINT = "pip install -e '.[scale]' in the workbench's folder (or: pip install 'ray[data,client]')"
 
 
 @dataclass

@@ -30,8 +30,9 @@ __all__ = [
 ]
 
 CPU_TORCH_HINT = (
-    "pip install 'workbench[train]' --extra-index-url https://download.pytorch.org/whl/cpu "
-    "(the CPU build of torch; a plain `pip install torch` on Linux downloads a ~3 GB CUDA build)"
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu, then, in the workbench's folder, "
+    "pip install -e '.[train]' (the CPU build of torch first: a plain `pip install torch` on Linux downloads a "
+    "CUDA build of several GB; `make test` and `make report` install everything)"
 )
 
 
