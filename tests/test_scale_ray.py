@@ -140,6 +140,15 @@ def test_another_shard_size_on_the_same_requests_gives_the_same_rows_not_a_mix_o
     assert by_four["response"].to_list() == by_ten["response"].to_list()
 
 
+def test_a_priced_connection_costs_the_same_on_ray_as_in_the_kernel(ray_cluster, fake_server, connect_to, tmp_path):
+    server = fake_server()
+    priced = {"price_per_million": (2.0, 8.0)}
+    on_ray = connect_to(server, **priced).chat_many(["a b c", "d e"], progress=False, via="ray")
+    in_kernel = connect_to(server, data_dir=tmp_path / "kernel", **priced).chat_many(["a b c", "d e"], progress=False)
+    assert on_ray["cost_usd"].null_count() == 0
+    assert on_ray["cost_usd"].to_list() == in_kernel["cost_usd"].to_list()
+
+
 def near_copies(rows: int, seed: int = 5) -> pl.DataFrame:
     """50-word texts, a third of them copies of an earlier one with 0 to 5 words replaced, scored at random."""
     rng = random.Random(seed)

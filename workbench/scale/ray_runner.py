@@ -259,7 +259,7 @@ def _rebuild(spec: dict[str, Any]) -> LLM:
         model=spec["model"],
         endpoint=spec["endpoint"],
         settings=replace(settings, api_key=key),
-        price=tuple(spec["price"]) if spec["price"] is not None else None,
+        price=spec["price"],  # a models.pricing.Price (picklable), or None
     )
 
 
