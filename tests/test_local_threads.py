@@ -23,3 +23,11 @@ def test_a_fixed_number_of_threads_wins_and_a_bad_one_is_refused(monkeypatch):
     monkeypatch.setenv("WORKBENCH_LOCAL_THREADS", "two")
     with pytest.raises(wb.LocalModelError, match="must be a whole number of threads, 1 or more"):
         compute_threads()
+
+
+def test_the_server_keeps_a_bounded_prompt_cache_in_memory(tmp_path):
+    """llama-server's own default keeps up to 8 GiB of finished prompts a server; several servers on a laptop cannot."""
+    from workbench.models.local import PROMPT_CACHE_MIB, LocalServer
+
+    command = LocalServer(tmp_path / "model.gguf", tmp_path).command()
+    assert command[command.index("--cache-ram") + 1] == str(PROMPT_CACHE_MIB) and PROMPT_CACHE_MIB <= 512
