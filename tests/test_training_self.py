@@ -40,8 +40,8 @@ def test_a_leaking_training_set_is_refused_naming_the_rows():
 def test_a_round_where_the_verifier_accepts_nothing_says_what_to_change(tmp_path):
     never = tasks.Task(
         name="never_right",
-        phrasings={"train": ["Say {word}."], "heldout": ["Please say {word}."]},
-        sample=lambda rng, difficulty: {"word": rng.choice(["apple", "river", "cloud", "stone"])},
+        phrasings={"train": ["Say {word} {number}."], "heldout": ["Please say {word} {number}."]},
+        sample=lambda rng, difficulty: {"word": rng.choice(["apple", "river", "cloud", "stone"]), "number": rng.randrange(1000)},
         check=lambda response, variables: (False, "this verifier accepts nothing"),
         max_tokens=8,
     )
