@@ -12,7 +12,8 @@ and their exports for preference fine-tuning.
 One row per pair (:data:`PAIR_COLUMNS`): the prompt, the chosen and the rejected answer, ``why`` the one was
 preferred, the source, and the lineage of both answers (``chosen_sample_id``, ``rejected_sample_id``, and their
 ``parent_id``, ``round``, ``model``, ``prompt_hash`` where the frame has them). Answers are paired only within one
-item (``item_id`` where the frame has it, else the same prompt text), and never with an answer of the same text.
+item (``item_id`` where the frame has it, else the same prompt text), and never with an answer of the same text
+(compared as ``wb.dedup`` compares: case, punctuation and spacing aside).
 
     source     the frame needs                     chosen / rejected
     verifier   verified (bool)                     an answer the verifier passed / one it failed
@@ -47,6 +48,7 @@ import polars as pl
 
 from ..columns import task_texts
 from ..errors import InputError
+from .dedup import normalise
 
 __all__ = [
     "OPENAI_PREFERENCE_SCHEMA",
@@ -104,7 +106,8 @@ def preference_pairs(
     ``margin``: the least score gap of a pair (judge and human scores). ``score``: the score column (default
     ``score`` for the judge, ``human_score`` for humans). ``per_item``: pairs per item at most. ``item``: the
     column that says which answers share a prompt (default ``item_id``, else the prompt text). ``task_column``:
-    the prompt's column (default: ``task``, else the last user message of ``messages``). For ``by="compare"``,
+    the prompt's column (default: ``prompt``, as task items and ``wb.self_train``'s samples hold it, else
+    ``task``, else the last user message of ``messages``). For ``by="compare"``,
     ``a`` and ``b`` are the frames compared, to carry their lineage. Returns :data:`PAIR_COLUMNS` plus the item's
     ``item_id``, ``variables``, ``split`` and ``gold`` where the frame has them.
     """
@@ -139,7 +142,7 @@ def _answer_groups(
 ) -> list[tuple[str, list[Candidate]]]:
     """(prompt, its distinct answers with what the source says of each), per item, in first-seen order."""
     judged = _judged_column(frame, by, score)
-    prompts = task_texts(frame, task_column)
+    prompts = task_texts(frame, task_column or ("prompt" if "prompt" in frame.columns else None))
     needed = [response, *([judged] if judged else []), *([item] if item else [])]
     missing = [name for name in needed if name not in frame.columns]
     if all(prompt is None for prompt in prompts):
@@ -156,7 +159,7 @@ def _answer_groups(
         if prompt is None or not isinstance(text, str) or not text.strip() or (judged and verdict is None):
             continue
         answers = groups.setdefault(key, (prompt, {}))[1]
-        answers.setdefault(text.strip(), {"text": text, "verdict": verdict, "row": row})
+        answers.setdefault(normalise(text), {"text": text, "verdict": verdict, "row": row})
     return [(prompt, list(answers.values())) for prompt, answers in groups.values()]
 
 
@@ -254,7 +257,7 @@ def _number(value: Any) -> str:
 
 def _by_compare(answers: list[Candidate], margin: float, rng: random.Random, by: str) -> list[tuple]:
     winner, loser = sorted(answers, key=lambda answer: not answer["verdict"])
-    if winner["text"].strip() == loser["text"].strip():
+    if normalise(winner["text"]) == normalise(loser["text"]):
         return []
     return [(winner, loser, f"compare: preferred in both orders ({winner.get('reason') or 'no reason given'})")]
 

@@ -31,7 +31,7 @@ from .self_train import ARMS, DATA, SelfTraining, self_train
 SHOWN = [
     "iteration", "arm", "data", "heldout_correct", "heldout_n", "heldout_rate", "ci_low", "ci_high", "p_vs_base",
     "p_vs_sft", "entropy", "distinct_2", "self_bleu", "answer_words", "distinct_answers", "samples_verified",
-    "rows_trained", "chosen_logratio", "train_seconds",
+    "rows_trained", "carried", "chosen_logratio", "train_seconds",
 ]  # fmt: skip
 
 
@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--nll", type=float, default=None, help="weight of the chosen answer's cross-entropy (RPO)")
     parser.add_argument("--margin", type=float, default=1.0, help="judge-score gap of a judge pair")
     parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--base", default=None, help="the GGUF to start from (default: the embedded model)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--save", default=None, help="folder for the tables (Parquet) and tables.txt")
     args = parser.parse_args()
@@ -71,8 +72,8 @@ def _run_all(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     seeds = [int(seed) for seed in args.seeds.split(",")]
     runs: dict[tuple[str, int], SelfTraining] = {}
-    for data in args.data.split(","):
-        for seed in seeds:
+    for seed in seeds:
+        for data in args.data.split(","):
             runs[(data, seed)] = _run(args, data, seed)
             _show(f"data={data} seed={seed} ({runs[(data, seed)].seconds:.0f} s)", runs[(data, seed)].table, args)
     if len(seeds) > 1:
@@ -104,6 +105,7 @@ def _run(args: argparse.Namespace, data: str, seed: int) -> SelfTraining:
         nll=args.nll,
         margin=args.margin,
         seed=seed,
+        base=args.base,
         data_dir=args.data_dir,
     )
 

@@ -74,7 +74,7 @@ def training_rows(
 
 
 def _pairs(arm: str, samples: pl.DataFrame, judge: LLM, margin: float, seed: int, progress: bool) -> pl.DataFrame:
-    options = {"task_column": "prompt", "seed": seed}
+    options = {"seed": seed}
     if arm in ("verifier", "sft"):
         pairs = preference_pairs(samples, "verifier", **options)
         return pairs if arm == "verifier" else _chosen_answers(pairs)

@@ -266,9 +266,11 @@ def train_model(
     started = time.perf_counter()
     objective = OBJECTIVES[settings.method]
     model, tokenizer = load_base(base, base_sha256, settings)
+    preparing = time.perf_counter()
     prepared = objective.prepare(model, objective.tokenise(tokenizer, rows, settings), settings)
+    seconds_prepare = round(time.perf_counter() - preparing, 1)
     stats = _fit(model, prepared, objective, settings, progress)
-    stats.update(objective.summary(model, prepared, settings))
+    stats.update(objective.summary(model, prepared, settings), seconds_prepare=seconds_prepare)
     adapter = None
     if settings.lora:
         adapter = folder / "adapter"

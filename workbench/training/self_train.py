@@ -292,64 +292,70 @@ class _Run:
 
     def generation(self, g: int, k: int, temperature: float, training: dict, preference: dict, judge, margin) -> None:
         started = time.perf_counter()
-        trained_before = sum(bool(m.trained) for m in self.models.values())
-        rows = {
-            arm: training_rows(
-                arm,
-                self.method,
-                self.current[arm][1],
-                self.train,
-                judge=judge,
-                margin=margin,
-                seed=self.seed + g,
-                progress=self.progress,
-            )
-            for arm in self.arms
-        }
-        budget = self._budget(g, rows["verifier"], self.current["verifier"][1])
+        trained_before = sum(bool(m.trained) for m in self.models.values() if m is not None)
+        rows = {arm: self._rows(arm, g, judge, margin) for arm in self.arms}
+        budget = rows["verifier"].height
         measured_now: dict[str, dict[str, Any]] = {}
         for arm in self.arms:
-            chosen = budgeted(rows[arm], budget, self.seed + g)
-            self.kept[arm].append(chosen.with_columns(pl.lit(g).alias("generation")))
-            trained_on = pl.concat(self.kept[arm], how="diagonal_relaxed") if self.data == "accumulate" else chosen
-            check_heldout(trained_on, self.heldout, self.task)
-            tuned = finetune(
-                trained_on,
-                method="sft" if self.method == "sft" or arm == "sft" else "dpo",
-                task_column="prompt",
-                progress=self.progress,
-                **training,
-                **(preference if self.method == "dpo" and arm != "sft" else {}),
-            )
-            self.models[(g, arm)] = tuned
-            llm = self.served(tuned.path)
+            chosen = budgeted(rows[arm], budget, self.seed + g) if rows[arm].height else rows[arm]
+            if chosen.height:
+                self.kept[arm].append(chosen.with_columns(pl.lit(g).alias("generation")))
+            accumulated = self.data == "accumulate" and self.kept[arm]
+            trained_on = pl.concat(self.kept[arm], how="diagonal_relaxed") if accumulated else chosen
+            path, cost = self._train(g, arm, trained_on, training, preference)
+            llm = self.served(path)
             measured = evaluate(llm, self.heldout, self.task)
             measured_now[arm] = measured
             samples = self._sample(llm, g, k, temperature, arm)
-            self.served.release(self.current[arm][0])
-            self.current[arm] = (tuned.path, samples)
-            cost = {
-                "items_kept": rows[arm]["item_id"].n_unique() if "item_id" in rows[arm].columns else None,
-                "rows_kept": rows[arm].height,
-                "rows_trained": trained_on.height,
-                "train_seconds": tuned.stats.get("seconds_total"),
-                "trained_now": tuned.trained,
-                **{name: tuned.stats.get(name) for name in ("chosen_logratio", "pairs_preferred")},
-            }
-            self._record(g, arm, measured, samples, cost)
+            if self.current[arm][0] != path:
+                self.served.release(self.current[arm][0])
+            self.current[arm] = (path, samples)
+            kept = {"items_kept": rows[arm]["item_id"].n_unique() if "item_id" in rows[arm].columns else 0}
+            self._record(g, arm, measured, samples, {**kept, "rows_kept": rows[arm].height, **cost})
         self._paired_with_sft(g, measured_now)
         if g == 1 and self.iterations > 1 and self.progress:
-            trained = sum(bool(m.trained) for m in self.models.values()) - trained_before
+            trained = sum(bool(m.trained) for m in self.models.values() if m is not None) - trained_before
             print(self._estimate(time.perf_counter() - started, trained))
 
-    def _budget(self, g: int, verifier_rows: pl.DataFrame, samples: pl.DataFrame) -> int:
-        if verifier_rows.height == 0:
-            kind = "pairs" if self.method == "dpo" else "accepted samples"
+    def _rows(self, arm: str, g: int, judge: LLM, margin: float) -> pl.DataFrame:
+        """What ``arm`` keeps of its last samples; none (an empty frame) where an arm other than the verifier's
+        finds nothing — that arm's model then carries on untrained — and an error naming the cause for it."""
+        samples = self.current[arm][1]
+        try:
+            rows = training_rows(
+                arm, self.method, samples, self.train, judge=judge, margin=margin, seed=self.seed + g,
+                progress=self.progress,
+            )  # fmt: skip
+        except InputError as error:
+            if arm == "verifier":
+                raise InputError(f"generation {g}: the verifier arm has nothing to train on: {error}") from None
+            return pl.DataFrame()
+        if arm == "verifier" and rows.height == 0:
             raise InputError(
-                f"generation {g}: the verifier arm has no {kind} among the {samples.height} samples, so there is "
-                "nothing to train on. Sample more (a larger k or more train_items) or raise the temperature."
+                f"generation {g}: the verifier accepted none of the {samples.height} samples, so there is nothing "
+                "to train on. Sample more (a larger k or more train_items) or raise the temperature."
             )
-        return verifier_rows.height
+        return rows
+
+    def _train(self, g: int, arm: str, rows: pl.DataFrame, training: dict, preference: dict) -> tuple[Any, dict]:
+        """Fine-tune the base on ``rows`` (the path of the model, and what it cost); with no rows, the arm's model
+        of the generation before carries on (noted in ``carried``)."""
+        if rows.height == 0:
+            self.models[(g, arm)] = self.models.get((g - 1, arm))
+            return self.current[arm][0], {"rows_trained": 0, "trained_now": False, "carried": True}
+        check_heldout(rows, self.heldout, self.task)
+        tuned = finetune(
+            rows,
+            method="sft" if self.method == "sft" or arm == "sft" else "dpo",
+            task_column="prompt",
+            progress=self.progress,
+            **training,
+            **(preference if self.method == "dpo" and arm != "sft" else {}),
+        )
+        self.models[(g, arm)] = tuned
+        stats = {name: tuned.stats.get(name) for name in ("chosen_logratio", "pairs_preferred")}
+        cost = {"rows_trained": rows.height, "train_seconds": tuned.stats.get("seconds_total")}
+        return tuned.path, {**cost, "trained_now": tuned.trained, "carried": False, **stats}
 
     def _sample(self, llm: LLM, g: int, k: int, temperature: float, arm: str = "base") -> pl.DataFrame:
         drawn = sample(
