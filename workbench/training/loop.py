@@ -235,14 +235,23 @@ def _said(answer: str) -> dict[str, str]:
 
 def answer_logps(model: Any, rows: list[Tokenised]) -> tuple[Any, Any]:
     """(summed log-probability of each row's answer tokens given what precedes them, each answer's token count):
-    one forward pass over the rows, padded on the right."""
+    one forward pass over the rows, padded on the right.
+
+    The output layer is applied to the answers' positions only: its vocabulary-wide logits are the largest
+    tensors of a step, and the prompts (with the template's system prompt) are most of each row.
+    """
+    import torch
     import torch.nn.functional as F
 
     ids, mask, labels = padded(rows)
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
     targets = labels[:, 1:]
-    per_token = -F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
-    return per_token.sum(dim=1), (targets != -100).sum(dim=1)
+    answer = targets != -100
+    hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+    logits = model.get_output_embeddings()(hidden[answer])
+    per_token = -F.cross_entropy(logits, targets[answer], reduction="none")
+    row_of_token = torch.arange(len(rows)).unsqueeze(1).expand_as(answer)[answer]
+    sums = torch.zeros(len(rows), dtype=per_token.dtype).index_add(0, row_of_token, per_token)
+    return sums, answer.sum(dim=1)
 
 
 OBJECTIVES: dict[str, Objective] = {"sft": AnswerOnly(), "dpo": Preference()}
