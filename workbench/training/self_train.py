@@ -74,7 +74,9 @@ SERVED_CONTEXT = 1024  # tokens per slot for a tuned model's server: these tasks
 
 @dataclass
 class SelfTraining:
-    """What :func:`self_train` returns: the per-generation table, every sample, each held-out verdict, the models."""
+    """What :func:`self_train` returns: the per-generation table; every sample (``round``: the generation of the
+    model that wrote it, ``arm``: its arm, ``"base"`` in generation 0); each held-out verdict (``heldout``); the
+    models by (generation, arm) — an arm that found nothing to train on carries the one before (or None, the base)."""
 
     table: pl.DataFrame
     samples: pl.DataFrame
@@ -383,7 +385,7 @@ class _Run:
             {
                 "iteration": g,
                 "arm": arm,
-                "method": "dpo" if self.method == "dpo" and arm not in ("base", "sft") else "sft",
+                "method": None if arm == "base" else "dpo" if self.method == "dpo" and arm != "sft" else "sft",
                 "data": self.data,
                 **measured,
                 "better_vs_base": better,
