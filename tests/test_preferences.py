@@ -194,3 +194,26 @@ def test_a_failed_export_leaves_the_file_before_it_untouched(answered, tmp_path)
     with pytest.raises(wb.InputError, match=r"line 1: the preferred and the non-preferred answer are the same text"):
         wb.export.openai_preferences(equal, target)
     assert target.read_text() == before and not list(tmp_path.glob("*partial*"))
+
+
+def test_pairs_read_the_labelers_and_the_explorers_saved_files(tmp_path):
+    frame = pl.DataFrame({
+        "sample_id": ["s1", "s2", "s3", "s4"],
+        "task": ["Name a fruit."] * 2 + ["Name a tree."] * 2,
+        "response": ["Apple.", "A car.", "Oak.", "A cloud."],
+    })  # fmt: skip
+    labeler = wb.Labeler(frame, name="fruit", labels_dir=tmp_path / "labels")
+    for score in (5, 1, 4, 2):  # each click saves every label at once
+        labeler.label(score)
+    pairs = wb.preference_pairs(frame, by="human", labels=labeler.path, margin=2)
+    assert pairs.select("chosen", "rejected", "why").rows() == [
+        ("Apple.", "A car.", "human: 5 vs 1"),
+        ("Oak.", "A cloud.", "human: 4 vs 2"),
+    ]
+    explorer = wb.explore(frame, name="trees", marks_dir=tmp_path / "marks")
+    explorer.mark("s3", "keep")
+    explorer.mark("s4", "drop")
+    pairs = wb.preference_pairs(frame, by="human", labels=explorer.state.path)
+    assert pairs.select("chosen", "rejected", "why").rows() == [("Oak.", "A cloud.", "human: keep / drop")]
+    with pytest.raises(wb.InputError, match=r"no labels file at .*nowhere\.parquet"):
+        wb.preference_pairs(frame, by="human", labels=tmp_path / "nowhere.parquet")

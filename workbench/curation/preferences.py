@@ -99,6 +99,7 @@ def preference_pairs(
     response: str = "response",
     a: pl.DataFrame | None = None,
     b: pl.DataFrame | None = None,
+    labels: pl.DataFrame | str | Path | None = None,
     seed: int = 0,
 ) -> pl.DataFrame:
     """Pairs of a chosen and a rejected answer to the same prompt, by ``by`` (one of :data:`SOURCES`).
@@ -108,7 +109,9 @@ def preference_pairs(
     column that says which answers share a prompt (default ``item_id``, else the prompt text). ``task_column``:
     the prompt's column (default: ``prompt``, as task items and ``wb.self_train``'s samples hold it, else
     ``task``, else the last user message of ``messages``). For ``by="compare"``,
-    ``a`` and ``b`` are the frames compared, to carry their lineage. Returns :data:`PAIR_COLUMNS` plus the item's
+    ``a`` and ``b`` are the frames compared, to carry their lineage. For ``by="human"``, ``labels`` may name the
+    saved choices to join by ``sample_id``: a ``wb.Labeler`` file (``data/labels/<name>.parquet``), the
+    explorer's (``data/marks/<name>.parquet``), or such a frame. Returns :data:`PAIR_COLUMNS` plus the item's
     ``item_id``, ``variables``, ``split`` and ``gold`` where the frame has them.
     """
     if not isinstance(frame, pl.DataFrame):
@@ -119,6 +122,8 @@ def preference_pairs(
         raise InputError(f"per_item must be a positive whole number, got {per_item!r}.")
     if frame.height == 0:
         raise InputError("the frame is empty: there are no answers to pair.")
+    if labels is not None:
+        frame = _with_labels(frame, labels)
     if by == "compare":
         groups = _compare_groups(frame, a, b)
     else:
@@ -161,6 +166,23 @@ def _answer_groups(
         answers = groups.setdefault(key, (prompt, {}))[1]
         answers.setdefault(normalise(text), {"text": text, "verdict": verdict, "row": row})
     return [(prompt, list(answers.values())) for prompt, answers in groups.values()]
+
+
+def _with_labels(frame: pl.DataFrame, labels: pl.DataFrame | str | Path) -> pl.DataFrame:
+    """The frame with the saved human choices (``human_score`` or ``mark``) joined on ``sample_id``."""
+    if not isinstance(labels, pl.DataFrame):
+        if not Path(labels).is_file():
+            raise InputError(f"no labels file at {labels}: name a wb.Labeler or explorer file, or pass the frame.")
+        labels = pl.read_parquet(labels)
+    chosen = [name for name in ("human_score", "mark") if name in labels.columns]
+    if "sample_id" not in labels.columns or not chosen or "sample_id" not in frame.columns:
+        raise InputError(
+            "labels join on sample_id and give human_score (wb.Labeler) or mark (wb.explore); labels have "
+            f"{', '.join(labels.columns)}, the frame {'has' if 'sample_id' in frame.columns else 'lacks'} sample_id."
+        )
+    return frame.drop(chosen, strict=False).join(
+        labels.select("sample_id", *chosen), on="sample_id", how="left", maintain_order="left"
+    )
 
 
 def _judged_column(frame: pl.DataFrame, by: str, score: str | None) -> str | None:
