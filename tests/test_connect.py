@@ -158,6 +158,7 @@ def test_the_public_names_are_pinned():
             "tasks",
             "finetune",
             "self_train",
+            "preference_pairs",
             "TunedModel",
         ]
     )

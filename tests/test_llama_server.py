@@ -192,7 +192,8 @@ def test_a_server_killed_mid_batch_loses_nothing_and_comes_back(tmp_path):
     first_pid = local_server(None, tmp_path, slots=4).pid
     short = {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}
     long = [{"role": "user", "content": "Count from 1 to 500, one number a line."}]
-    requests = [short, short] + [{"messages": long, "max_tokens": 400, "extra_body": {"ignore_eos": True}}] * 2  # running at the kill
+    running = {"messages": long, "max_tokens": 400, "extra_body": {"ignore_eos": True}}
+    requests = [short, short] + [running] * 2  # the last two are running at the kill
 
     async def run_and_kill():
         batch = asyncio.ensure_future(llm.achat_many(requests, progress=False))

@@ -15,7 +15,7 @@ CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 def test_the_numbered_tutorials_are_the_ones_listed():
     assert [path.stem for path in NOTEBOOKS] == [
         "01_quickstart", "02_prompt_lab", "03_techniques", "04_self_grading_rounds", "05_trust_the_judge",
-        "06_does_self_improvement_work", "07_curation", "08_self_training", "10_scale",
+        "06_does_self_improvement_work", "07_curation", "08_self_training", "09_learning_forever", "10_scale",
     ]  # fmt: skip
 
 

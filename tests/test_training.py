@@ -204,7 +204,7 @@ def test_bad_settings_are_refused_before_any_model_is_loaded(tmp_path):
         ({"learning_rate": 5.0}, r"learning_rate must be a number above 0 and at most 0\.1, got 5\.0"),
         ({"learning_rate": 0}, r"learning_rate must be a number above 0 .* got 0\. .*None takes 0\.001"),
         ({"mode": "qlora"}, r"mode must be one of lora, full; got 'qlora'"),
-        ({"method": "dpo"}, r"method must be one of sft \(supervised: .*\); got 'dpo'"),
+        ({"method": "ppo"}, r"method must be one of sft \(supervised: .*\), dpo \(preferences: .*\); got 'ppo'"),
         ({"epochs": 0}, r"epochs must be a positive whole number, got 0"),
         ({"seed": -1}, r"seed must be a whole number of 0 or more, got -1"),
         ({"outtype": "q4_k_m"}, r"outtype must be one of q8_0, f16, bf16, f32; got 'q4_k_m'"),

@@ -41,7 +41,7 @@ def test_a_round_where_the_verifier_accepts_nothing_says_what_to_change(tmp_path
     never = tasks.Task(
         name="never_right",
         phrasings={"train": ["Say {word} {number}."], "heldout": ["Please say {word} {number}."]},
-        sample=lambda rng, difficulty: {"word": rng.choice(["apple", "river", "cloud", "stone"]), "number": rng.randrange(1000)},
+        sample=lambda rng, difficulty: {"word": rng.choice(["apple", "river", "cloud"]), "number": rng.randrange(1000)},
         check=lambda response, variables: (False, "this verifier accepts nothing"),
         max_tokens=8,
     )
@@ -92,3 +92,88 @@ def test_bad_input_on_the_command_line_is_one_line_that_says_what_to_change():
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "InputError: arms are chosen from verifier" in done.stderr and "must include 'verifier'" in done.stderr
+
+
+def test_a_held_out_item_in_the_training_pairs_is_refused_as_for_sft():
+    train, heldout = split_items("arithmetic", train=10, heldout=10, seed=2)
+    task = tasks.get("arithmetic")
+    asked = task.phrasings["train"][1].format(**json.loads(heldout["variables"][0]))
+    pairs = pl.DataFrame(
+        {
+            "pair_id": ["p-train", "p-leak"],
+            "prompt": [train["prompt"][0], asked],
+            "chosen": ["7", "9"],
+            "rejected": ["8", "10"],
+        }
+    )
+    with pytest.raises(wb.InputError, match=r"1 training row\(s\) repeat held-out items: p-leak\. Held-out items"):
+        check_heldout(pairs, heldout, "arithmetic")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"method": "ppo"}, r"method must be one of sft, dpo; got 'ppo'"),
+        ({"data": "mix"}, r"data must be one of replace, accumulate; got 'mix'"),
+        (
+            {"method": "dpo", "arms": ("verifier", "gold")},
+            r"arms are chosen from verifier, judge, compare, random, sft",
+        ),
+        ({"method": "sft", "arms": ("verifier", "random")}, r"arms are chosen from verifier, unfiltered, judge, gold"),
+    ],
+)
+def test_an_unknown_method_data_or_arm_lists_the_choices_before_any_model_starts(options, message, tmp_path):
+    with pytest.raises(wb.InputError, match=message):
+        wb.self_train("arithmetic", data_dir=tmp_path, serve=_never_served, **options)
+
+
+ECHO = tasks.Task(
+    name="echo_word_generations",
+    phrasings={"train": ["Reply with the word {word} and nothing else."], "heldout": ["Say only this word: {word}"]},
+    sample=lambda rng, difficulty: {"word": rng.choice(["apple", "river", "cloud", "stone", "maple", "ocean"])},
+    check=lambda response, v: (v["word"] in response.lower(), f"the reply does not say {v['word']!r}"),
+    max_tokens=8,
+)
+
+
+@pytest.mark.local_model
+@pytest.mark.train
+def test_generations_are_measured_and_a_second_identical_call_trains_and_samples_nothing(tmp_path, capsys):
+    pytest.importorskip("torch", reason="training needs the 'train' extra")
+    options = {"iterations": 2, "k": 2, "train_items": 4, "heldout_items": 3, "epochs": 1, "data": "accumulate",
+               "arms": ("verifier", "unfiltered"), "data_dir": tmp_path}  # fmt: skip
+    first = wb.self_train(ECHO, **options)
+    assert "generation 1 of 2 took" in capsys.readouterr().out  # the estimate, before the second generation
+    table = first.table
+    assert table.select("iteration", "arm").rows() == [(0, "base"), (1, "verifier"), (1, "unfiltered"),
+                                                       (2, "verifier"), (2, "unfiltered")]  # fmt: skip
+    for measure in ("heldout_rate", "ci_low", "entropy", "distinct_2", "self_bleu", "answer_words", "distinct_answers"):
+        assert table[measure].null_count() == 0, measure
+    trained = table.filter(pl.col("iteration") == 2)
+    assert (trained["rows_trained"] > table.filter(pl.col("iteration") == 1)["rows_trained"]).all()  # accumulated
+    assert first.heldout.height == 5 * 3 and set(first.heldout.columns) == {"iteration", "arm", "item_id", "correct"}
+
+    again = wb.self_train(ECHO, **options)
+    assert "was already done" in capsys.readouterr().out
+    assert not any(model.trained for model in again.models.values())
+    assert again.samples["cached"].all() and again.samples.height == first.samples.height
+    same = ["iteration", "arm", "heldout_correct", "entropy", "self_bleu", "rows_trained"]
+    assert again.table.select(same).equals(first.table.select(same))
+
+
+@pytest.mark.local_model
+@pytest.mark.train
+def test_a_dpo_round_on_verifier_pairs_is_tested_against_the_base_and_against_sft_at_equal_data(tmp_path):
+    pytest.importorskip("torch", reason="training needs the 'train' extra")
+    result = wb.self_train("arithmetic", method="dpo", arms=("verifier", "sft"), k=4, train_items=8,
+                           heldout_items=6, epochs=1, data_dir=tmp_path, progress=False)  # fmt: skip
+    table = result.table
+    dpo, sft = (table.filter(arm=arm).row(0, named=True) for arm in ("verifier", "sft"))
+    assert dpo["method"] == "dpo" and sft["method"] == "sft"
+    assert dpo["rows_trained"] == sft["rows_trained"] > 0  # as many pairs as chosen answers: equal data
+    assert 0 < dpo["p_vs_base"] <= 1 and 0 < dpo["p_vs_sft"] <= 1 and dpo["chosen_logratio"] is not None
+    pairs = pl.read_parquet(result.models[(1, "verifier")].card.parent / "train.parquet")
+    verdicts = dict(zip(result.samples["sample_id"], result.samples["verified"], strict=True))
+    assert all(verdicts[s] for s in pairs["chosen_sample_id"]) and not any(
+        verdicts[s] for s in pairs["rejected_sample_id"]
+    )

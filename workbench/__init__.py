@@ -27,6 +27,7 @@ from .curation.contamination import contamination
 from .curation.dedup import dedup, duplicate_clusters
 from .curation.diversity import diversity
 from .curation.filters import keep
+from .curation.preferences import preference_pairs
 from .errors import (
     ConfigError,
     EndpointUnreachableError,
@@ -100,6 +101,7 @@ __all__ = [
     "tasks",
     "finetune",
     "self_train",
+    "preference_pairs",
     "TunedModel",
     "LLM",
     "RESPONSE_COLUMNS",

@@ -6,6 +6,8 @@
     filters.py        ``wb.keep``: filters with a report of what each removed
     similarity.py     word tokens and ROUGE-L, shared with the recipes
     export.py         ``wb.export``: Parquet, JSONL, OpenAI fine-tuning chat, Hugging Face, dataset card
+    preferences.py    ``wb.preference_pairs``: chosen/rejected pairs from the verifier, a judge, wb.compare,
+                      human labels or marks; their TRL and OpenAI preference exports (``wb.export.*_preferences``)
 
 Uses nothing above ``errors`` and ``columns``: ``diversity`` is handed a connection and calls its ``embed``.
 """

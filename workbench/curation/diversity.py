@@ -13,22 +13,40 @@ Metrics (higher means more diverse unless noted):
 - ``embedding_spread``: mean cosine distance to the centroid of the texts' embeddings, when
   ``embeddings=`` names a connection whose endpoint serves ``/v1/embeddings`` (``llm.embed``: cached,
   retried and costed like every call); otherwise the column is null and a message says why.
+
+Collapse measures, for a model's answers over generations of self-training (``wb.self_train``):
+
+- ``self_bleu(texts)``: mean BLEU-4 of each text against all the others (Zhu et al. 2018, Texygen); *higher*
+  means the texts repeat each other.
+- ``distinct_answers(frame, by="item_id")``: the share of different answers among each item's answers,
+  averaged over items (1: every sample of an item differs; 1/k: all k the same).
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import random
 import warnings
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from ..errors import InputError, check_counts, check_type
+from .dedup import normalise
 from .similarity import words
 
-__all__ = ["compression_ratio", "distinct_n", "diversity", "embedding_spread", "mean_pairwise_jaccard"]
+__all__ = [
+    "compression_ratio",
+    "distinct_answers",
+    "distinct_n",
+    "diversity",
+    "embedding_spread",
+    "mean_pairwise_jaccard",
+    "self_bleu",
+]
 
 
 def distinct_n(texts: list[str], n: int) -> float:
@@ -138,3 +156,57 @@ def _spread(llm: Any, texts: list[str], model: str | None, skipped: str | None) 
         return embedding_spread(llm, texts, model), None
     except Exception as exc:  # an endpoint without embeddings: say so once, keep the other metrics
         return None, f"{llm.base_url} does not serve embeddings ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def self_bleu(texts: list[str], n: int = 4, sample: int = 200, seed: int = 0) -> float | None:
+    """Mean BLEU-``n`` of each text against all the others as references (Zhu et al. 2018); higher = less diverse.
+
+    BLEU as Papineni et al. 2002 define it for one hypothesis and many references, on word tokens: the geometric
+    mean of the clipped 1- to n-gram precisions (uniform weights) times the brevity penalty against the
+    reference closest in length. A precision with no match counts 0.1 over its n-grams, and a text with no
+    matching word scores 0 (nltk's ``sentence_bleu`` with smoothing method 1, as Texygen scores it). Up to
+    ``sample`` texts are scored (drawn with ``seed``), each against all the others. None with fewer than 2 texts.
+    """
+    tokens = [words(text) for text in texts if text]
+    if len(tokens) < 2:
+        return None
+    chosen = range(len(tokens)) if len(tokens) <= sample else random.Random(seed).sample(range(len(tokens)), sample)
+    scores = [_bleu(tokens[i], tokens[:i] + tokens[i + 1 :], n) for i in chosen]
+    return sum(scores) / len(scores)
+
+
+def _bleu(hypothesis: list[str], references: list[list[str]], n: int) -> float:
+    if not hypothesis:
+        return 0.0
+    logs = []
+    for order in range(1, n + 1):
+        grams = Counter(tuple(hypothesis[i : i + order]) for i in range(len(hypothesis) - order + 1))
+        most: Counter = Counter()
+        for reference in references:
+            for gram, count in Counter(
+                tuple(reference[i : i + order]) for i in range(len(reference) - order + 1)
+            ).items():
+                most[gram] = max(most[gram], count)
+        matched, total = sum(min(count, most[gram]) for gram, count in grams.items()), max(1, sum(grams.values()))
+        if order == 1 and matched == 0:
+            return 0.0
+        logs.append(math.log((matched or 0.1) / total))
+    closest = min(
+        (len(reference) for reference in references), key=lambda length: (abs(length - len(hypothesis)), length)
+    )
+    penalty = 1.0 if len(hypothesis) > closest else math.exp(1 - closest / len(hypothesis))
+    return penalty * math.exp(sum(logs) / n)
+
+
+def distinct_answers(frame: pl.DataFrame, by: str = "item_id", column: str = "response") -> float | None:
+    """The share of different answers among each ``by`` group's answers (compared as ``wb.dedup`` compares:
+    case, punctuation and spacing ignored), averaged over groups; None when no group has an answer."""
+    for name in (by, column):
+        if name not in frame.columns:
+            raise InputError(f"the frame has no column {name!r} (its columns: {', '.join(frame.columns)}).")
+    shares = [
+        len({normalise(text) for text in texts}) / len(texts)
+        for texts in frame.filter(pl.col(column).is_not_null()).group_by(by).agg(pl.col(column))[column].to_list()
+        if texts
+    ]
+    return sum(shares) / len(shares) if shares else None

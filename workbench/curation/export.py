@@ -28,6 +28,7 @@ import polars as pl
 from ..columns import task_texts
 from ..errors import InputError
 from ..files import atomic_path, storage_error
+from .preferences import openai_preferences, preference_card, trl_preferences  # noqa: F401  (wb.export.*, for pairs)
 
 __all__ = ["dataset_card", "hf_dataset", "jsonl", "openai_chat", "parquet", "validate_chat_jsonl"]
 

@@ -3,11 +3,15 @@
     tuned = wb.finetune(kept)                     # LoRA on the embedded model, loss on the answers only
     llm = tuned.connect()                         # the same llama.cpp server, now with the tuned weights
     print(tuned.card.read_text())                 # the model card: base, settings, the rows it learned from
+    tuned = wb.finetune(pairs, method="dpo")      # preference pairs (wb.preference_pairs): DPO, same server, same card
 
 The rows are the ones ``wb.export.openai_chat`` writes (the user turn is the task, the assistant turn is the
-response). The base GGUF is loaded dequantised to float32 by ``transformers``; a ``peft`` LoRA (``mode="lora"``)
-or every weight (``mode="full"``) is trained with AdamW; the LoRA is merged into the weights and llama.cpp's
-converter writes one GGUF (Q8_0: about 145 MB for SmolLM2-135M). A merged file rather than the adapter over the
+response); for ``method="dpo"`` the pairs ``wb.export.trl_preferences`` writes (the prompt, a chosen and a rejected
+answer). DPO's reference model is the base itself, with the LoRA switched off (``loop.Preference``).
+
+The base GGUF is loaded dequantised to float32 by ``transformers``; a ``peft`` LoRA (``mode="lora"``) or every
+weight (``mode="full"``) is trained with AdamW; the LoRA is merged into the weights and llama.cpp's converter writes
+one GGUF (Q8_0: about 145 MB for SmolLM2-135M). A merged file rather than the adapter over the
 base (``llama-server --lora``): ``bench/train.py`` serves both, and the merged one ran 1.2-1.35x faster with
 nearly the same answers. The adapter is kept too (``tuned.adapter``, peft format; ``convert.convert_adapter_to_gguf``).
 
@@ -15,8 +19,8 @@ Training is keyed like the response cache: the SHA-256 of the chat rows, the bas
 (``TrainingSettings.key``). The same call again finds the model under ``data/models/`` and trains nothing.
 
     finetune ─ TrainingSettings(...)      every argument checked, before anything is loaded   (settings.py)
-             ─ the chat rows, the base    written to JSONL, hashed with the settings: the key
-             ─ data/models/<base>-<mode>-<key>/training.json there?  → that model, nothing trained
+             ─ the chat rows, the base    written to JSONL (pairs for DPO), hashed with the settings: the key
+             ─ data/models/<base>-[dpo-]<mode>-<key>/training.json there?  → that model, nothing trained
              ─ check_resources            free memory and disk against what the mode needs     (resources.py)
              ─ train_model                load, tokenise, train, merge, write the GGUF          (loop.py)
              ─ MODEL_CARD.md, training.json
@@ -35,13 +39,14 @@ from typing import Any
 import polars as pl
 
 from ..curation.export import openai_chat
+from ..curation.preferences import trl_preferences
 from ..errors import InputError, ResourceError
 from ..models.client import LLM
 from ..models.config import load_settings
 from ..models.local import default_model_path
 from .convert import gguf_facts, require_training_packages
 from .loop import Trained, check_loadable, train_model
-from .model_card import lineage, model_card
+from .model_card import lineage, model_card, pair_lineage
 from .resources import check_resources, resources_needed
 from .settings import MODES, TrainingSettings
 
@@ -85,17 +90,22 @@ def finetune(
     response: str = "response",
     task_column: str | None = None,
     outtype: str = "q8_0",
+    beta: float | None = None,
+    dpo_loss: str | None = None,
+    nll: float | None = None,
     max_memory_gb: float | None = None,
     data_dir: str | Path | None = None,
     progress: bool = True,
 ) -> TunedModel:
-    """Fine-tune ``base`` (a GGUF file; default: the embedded SmolLM2) on ``frame``'s chat rows.
+    """Fine-tune ``base`` (a GGUF file; default: the embedded SmolLM2) on ``frame``'s chat rows, or its pairs.
 
-    ``method`` is what the loss learns from: ``"sft"``, the answers given (the only method so far).
-    ``mode`` is ``"lora"`` (rank ``rank`` on every linear layer, merged after training) or ``"full"``.
-    The loss counts only the assistant's answer. ``max_memory_gb`` caps the memory training may use
-    (default: what is free). Returns a :class:`TunedModel`; ``trained`` is False when the same rows,
-    base and settings were trained before and the model was found under ``data_dir/models``.
+    ``method`` is what the loss learns from: ``"sft"``, the answers given (loss on the assistant's answer
+    only); or ``"dpo"``, preference pairs (``prompt``, ``chosen``, ``rejected``: ``wb.preference_pairs``), with
+    ``beta`` (0.1), ``dpo_loss`` (``"sigmoid"`` DPO, ``"ipo"``, ``"dpop"`` DPO-Positive) and ``nll`` (0: the weight
+    of a cross-entropy on the chosen answer, RPO) — see ``loop.Preference``. ``mode`` is ``"lora"`` (rank
+    ``rank`` on every linear layer, merged after training) or ``"full"``. ``max_memory_gb`` caps the memory
+    training may use (default: what is free). Returns a :class:`TunedModel`; ``trained`` is False when the same
+    rows, base and settings were trained before and the model was found under ``data_dir/models``.
     """
     settings = TrainingSettings(
         method=method,
@@ -108,25 +118,44 @@ def finetune(
         seed=seed,
         system=system,
         outtype=outtype,
+        beta=beta,
+        dpo_loss=dpo_loss,
+        nll=nll,
     )
     base_path, base_info = _base(base)
     models_dir = _models_dir(data_dir)
-    chat_file = _chat_rows(frame, models_dir, system=settings.system, response=response, task_column=task_column)
-    key = settings.key(chat_file.read_bytes(), base_info["sha256"])
+    preferences = settings.method == "dpo"
+    if preferences:
+        rows_file = _pair_rows(frame, models_dir, settings.system)
+    else:
+        rows_file = _chat_rows(frame, models_dir, system=settings.system, response=response, task_column=task_column)
+    key = settings.key(rows_file.read_bytes(), base_info["sha256"])
     stem = base_path.stem.split(".")[0]
-    target = models_dir / f"{stem}-{settings.mode}-{key[:12]}"
+    target = models_dir / f"{stem}-{'dpo-' if preferences else ''}{settings.mode}-{key[:12]}"
     found = _finished(target)
     if found is not None:
-        chat_file.unlink()
+        rows_file.unlink()
         return found
     check_resources(resources_needed(base_info["parameters"], settings), target.parent, max_memory_gb)
     target.mkdir(parents=True, exist_ok=True)
-    chat_file.replace(target / "train.chat.jsonl")
+    kept = rows_file.replace(target / ("train.pairs.jsonl" if preferences else "train.chat.jsonl"))
     frame.write_parquet(target / "train.parquet")
-    rows = [json.loads(line)["messages"] for line in (target / "train.chat.jsonl").read_text().splitlines()]
+    rows = [_training_row(json.loads(line), preferences) for line in kept.read_text().splitlines()]
     gguf = target / f"{stem}-{key[:12]}.{settings.outtype}.gguf"
     trained = train_model(rows, base_path, base_info["sha256"], settings, target, gguf, progress)
-    return _record(target, key, base_info, settings, trained, lineage(frame, response, task_column))
+    shown = pair_lineage(frame) if preferences else lineage(frame, response, task_column)
+    return _record(target, key, base_info, settings, trained, shown)
+
+
+def _training_row(line: dict[str, Any], preferences: bool) -> Any:
+    """What the training loop reads from one line: the chat messages, or a pair's prompt and two answers."""
+    if not preferences:
+        return line["messages"]
+    return {
+        "prompt": line["prompt"],
+        "chosen": line["chosen"][0]["content"],
+        "rejected": line["rejected"][0]["content"],
+    }
 
 
 def _base(base: str | Path | None) -> tuple[Path, dict[str, Any]]:
@@ -164,6 +193,28 @@ def _chat_rows(frame: pl.DataFrame, folder: Path, **options: Any) -> Path:
         raise InputError(
             f"the frame has no usable chat rows for fine-tuning: {error} Training needs a task (a 'task' column, "
             "task_column=..., or the 'messages' a run table keeps) and a non-empty answer in 'response' per row."
+        ) from None
+
+
+def _pair_rows(frame: pl.DataFrame, folder: Path, system: str | None) -> Path:
+    """The pairs as TRL's conversational preference JSONL, written by the same code as that export."""
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError(f"finetune expects a polars DataFrame of preference pairs, got {type(frame).__name__}.")
+    if frame.height == 0:
+        raise InputError(
+            "nothing to train on: the frame has no pairs. wb.preference_pairs says why when it finds none; sample "
+            "more answers per item so that some differ."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="train-", suffix=".pairs.jsonl", dir=folder)
+    os.close(handle)
+    try:
+        return trl_preferences(frame, name, system=system)
+    except InputError as error:
+        Path(name).unlink(missing_ok=True)
+        raise InputError(
+            f"the frame has no usable preference pairs for method='dpo': {error} Make them with "
+            "wb.preference_pairs(samples, by=...): columns prompt, chosen and rejected, two different answers."
         ) from None
 
 

@@ -4,15 +4,21 @@
 
     base GGUF ── load_base ──> float32 transformers model (dequantised once, cached as safetensors) [+ LoRA]
     rows ── objective.tokenise ──> token ids, and where each answer starts (prompt rendered as the server does)
+         ── objective.prepare ──> what the loss needs before any step (DPO: the reference's log-probabilities)
     epochs × shuffled batches: objective.loss(model, batch, settings); clip to 1; AdamW; linear decay to 0
     LoRA: the adapter saved (peft format), then merged ── write_gguf ──> one GGUF by llama.cpp's converter
 
-A method is an objective (``OBJECTIVES``): how its rows become tokens, and the loss of one batch, both given the
-settings so that a method's own (DPO's beta, say) reach it. ``sft`` is :class:`AnswerOnly` (cross-entropy on the
-answer's tokens; the prompt is context). Another method, such as DPO on preference pairs, is another objective
-beside it (two answers per prompt, each tokenised by ``prompt_and_answer`` and padded by ``padded``; the
-reference scored by the same model with its adapter switched off, ``model.disable_adapter()``, so no second copy)
-named in ``settings.METHODS``: loading, the loop, merging and writing stay as they are.
+A method is an objective (``OBJECTIVES``): how its rows become tokens, what is computed once before training, and
+the loss of one batch, all given the settings so that a method's own (DPO's beta, say) reach it.
+
+    sft   AnswerOnly   cross-entropy on the answer's tokens; the prompt is context
+    dpo   Preference   two answers per prompt, chosen and rejected, each tokenised by ``prompt_and_answer``; the
+                       loss pushes the policy's log-ratio to the reference up on the chosen and down on the
+                       rejected (``settings.DPO_LOSSES``: DPO, IPO, DPO-Positive; plus ``nll`` × the chosen
+                       answer's cross-entropy, RPO). The reference is the base: its log-probabilities are computed
+                       once, before the first step, with the LoRA switched off (``model.disable_adapter()``), or
+                       by the untouched model for a full fine-tune — no second copy of the model, and no third
+                       forward pass per step. ``test_training_dpo.py`` checks the loss against TRL's on one batch.
 
 Traps of this model in transformers, handled here:
 - A model loaded from GGUF is marked quantised and saving it is refused: ``_save_plain`` clears the marks. The
@@ -27,6 +33,7 @@ A change here that makes the same settings train a different model must bump ``T
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -47,7 +54,10 @@ __all__ = [
     "OBJECTIVES",
     "AnswerOnly",
     "Objective",
+    "Pair",
+    "Preference",
     "Trained",
+    "answer_logps",
     "check_loadable",
     "load_base",
     "padded",
@@ -75,8 +85,16 @@ class Objective(Protocol):
         """Each row as the token ids the loss reads; InputError if no row fits in ``settings.max_length``."""
         ...
 
+    def prepare(self, model: Any, rows: list[Any], settings: TrainingSettings) -> list[Any]:
+        """The tokenised rows with what the loss needs computed once, before the first step."""
+        ...
+
     def loss(self, model: Any, batch: list[Any], settings: TrainingSettings) -> tuple[Any, int]:
         """(the batch's loss as a torch scalar, the number of tokens the model read)."""
+        ...
+
+    def summary(self, model: Any, rows: list[Any], settings: TrainingSettings) -> dict[str, Any]:
+        """Figures of the trained model on its own training rows, for the model card (may be empty)."""
         ...
 
 
@@ -91,13 +109,152 @@ class AnswerOnly:
             raise InputError(f"every prompt is longer than max_length={settings.max_length} tokens; raise max_length.")
         return kept
 
+    def prepare(self, model: Any, rows: list[Tokenised], settings: TrainingSettings) -> list[Tokenised]:
+        """Nothing to compute before training: the rows as they are."""
+        return rows
+
     def loss(self, model: Any, batch: list[Tokenised], settings: TrainingSettings) -> tuple[Any, int]:
         """The model's own causal-LM loss, with every label before the answer (and the padding) masked out."""
         ids, mask, labels = padded(batch)
         return model(input_ids=ids, attention_mask=mask, labels=labels).loss, int(mask.sum())
 
+    def summary(self, model: Any, rows: list[Tokenised], settings: TrainingSettings) -> dict[str, Any]:
+        """No figures beyond the loop's own."""
+        return {}
 
-OBJECTIVES: dict[str, Objective] = {"sft": AnswerOnly()}
+
+@dataclass
+class Pair:
+    """One preference pair as the DPO loss reads it: both answers tokenised after the same prompt, and the
+    reference's summed log-probability of each answer (filled by :meth:`Preference.prepare`)."""
+
+    chosen: Tokenised
+    rejected: Tokenised
+    ref_chosen: float = 0.0
+    ref_rejected: float = 0.0
+
+
+DPOP_LAMBDA = 50.0  # DPO-Positive's penalty weight on the chosen answer falling below the reference (Pal et al. 2024)
+
+
+class Preference:
+    """``dpo``: learn from pairs (Rafailov et al. 2023, "Direct Preference Optimization").
+
+    For a pair (prompt x, chosen c, rejected r), with log π the policy's summed log-probability of an answer's
+    tokens after the prompt and log π_ref the reference's (the base model, scored once before training):
+
+        Δ = [log π(c|x) − log π_ref(c|x)] − [log π(r|x) − log π_ref(r|x)]
+        sigmoid (DPO)   −log σ(β·Δ)
+        ipo             (Δ' − 1/(2β))², Δ' the same difference with each log-ratio divided by its answer's tokens
+        dpop            −log σ(β·(Δ − 50·max(0, log π_ref(c|x) − log π(c|x))))
+        + nll × (mean cross-entropy of the chosen answers' tokens), when ``nll`` > 0 (RPO)
+
+    β (``beta``, default 0.1) sets how strongly the loss pulls and how far from the reference the policy may
+    drift: the implicit reward of an answer is β times its log-ratio. Plain DPO only asks that the *gap* grow;
+    both answers' likelihoods may fall together, and on short answers the chosen one often does — the ``nll``
+    term and DPO-Positive each hold it up. The batch mean over pairs is the loss.
+    """
+
+    def tokenise(self, tokenizer: Any, rows: list[dict[str, Any]], settings: TrainingSettings) -> list[Pair]:
+        """Rows of ``prompt`` (messages before the answer), ``chosen`` and ``rejected`` (answer texts) as
+        :class:`Pair` s; pairs where either answer leaves the prompt no room in ``max_length`` are left out."""
+        pairs = []
+        for row in rows:
+            chosen = prompt_and_answer(tokenizer, [*row["prompt"], _said(row["chosen"])], settings.max_length)
+            rejected = prompt_and_answer(tokenizer, [*row["prompt"], _said(row["rejected"])], settings.max_length)
+            if chosen is not None and rejected is not None:
+                pairs.append(Pair(chosen, rejected))
+        if not pairs:
+            raise InputError(f"every prompt is longer than max_length={settings.max_length} tokens; raise max_length.")
+        return pairs
+
+    def prepare(self, model: Any, rows: list[Pair], settings: TrainingSettings) -> list[Pair]:
+        """Score every pair's answers with the reference: the model with its LoRA switched off (or, for a full
+        fine-tune, the model before its first step), once, in batches, without gradients."""
+        import torch
+
+        switched_off = model.disable_adapter() if settings.lora else contextlib.nullcontext()
+        with torch.no_grad(), switched_off:
+            for start in range(0, len(rows), settings.batch_size):
+                batch = rows[start : start + settings.batch_size]
+                scores, _ = answer_logps(model, [p.chosen for p in batch] + [p.rejected for p in batch])
+                for pair, chosen, rejected in zip(batch, scores[: len(batch)], scores[len(batch) :], strict=True):
+                    pair.ref_chosen, pair.ref_rejected = float(chosen), float(rejected)
+        return rows
+
+    def loss(self, model: Any, batch: list[Pair], settings: TrainingSettings) -> tuple[Any, int]:
+        """The batch's mean preference loss (and the nll term); the chosen and rejected answers in one forward pass."""
+        loss, _, tokens = self._scored(model, batch, settings)
+        return loss, tokens
+
+    def summary(self, model: Any, rows: list[Pair], settings: TrainingSettings) -> dict[str, Any]:
+        """On the training pairs after training: how often the policy prefers the chosen answer more than the
+        reference did, and how far each answer's log-probability moved (a negative ``chosen_logratio`` is the
+        chosen answer becoming *less* likely — DPO's known failure on short answers)."""
+        import torch
+
+        figures = []
+        with torch.no_grad():
+            for start in range(0, len(rows), settings.batch_size):
+                figures.append(self._scored(model, rows[start : start + settings.batch_size], settings)[1])
+        chosen = torch.cat([f[0] for f in figures])
+        rejected = torch.cat([f[1] for f in figures])
+        return {
+            "pairs_preferred": round(float((chosen > rejected).float().mean()), 3),
+            "chosen_logratio": round(float(chosen.mean()), 3),
+            "rejected_logratio": round(float(rejected.mean()), 3),
+        }
+
+    def _scored(self, model: Any, batch: list[Pair], settings: TrainingSettings) -> tuple[Any, tuple, int]:
+        import torch
+        import torch.nn.functional as F
+
+        size = len(batch)
+        logps, lengths = answer_logps(model, [p.chosen for p in batch] + [p.rejected for p in batch])
+        reference = torch.tensor([p.ref_chosen for p in batch] + [p.ref_rejected for p in batch])
+        ratios = logps - reference
+        chosen, rejected = ratios[:size], ratios[size:]
+        beta = settings.beta
+        if settings.dpo_loss == "ipo":
+            gap = chosen / lengths[:size] - rejected / lengths[size:]
+            per_pair = (gap - 1 / (2 * beta)) ** 2
+        elif settings.dpo_loss == "dpop":
+            per_pair = -F.logsigmoid(beta * (chosen - rejected - DPOP_LAMBDA * torch.relu(-chosen)))
+        else:
+            per_pair = -F.logsigmoid(beta * (chosen - rejected))
+        loss = per_pair.mean()
+        if settings.nll:
+            loss = loss + settings.nll * -(logps[:size].sum() / lengths[:size].sum())
+        tokens = sum(len(ids) for ids, _ in [p.chosen for p in batch] + [p.rejected for p in batch])
+        return loss, (chosen.detach(), rejected.detach()), tokens
+
+
+def _said(answer: str) -> dict[str, str]:
+    return {"role": "assistant", "content": answer}
+
+
+def answer_logps(model: Any, rows: list[Tokenised]) -> tuple[Any, Any]:
+    """(summed log-probability of each row's answer tokens given what precedes them, each answer's token count):
+    one forward pass over the rows, padded on the right.
+
+    The output layer is applied to the answers' positions only: its vocabulary-wide logits are the largest
+    tensors of a step, and the prompts (with the template's system prompt) are most of each row.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    ids, mask, labels = padded(rows)
+    targets = labels[:, 1:]
+    answer = targets != -100
+    hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+    logits = model.get_output_embeddings()(hidden[answer])
+    per_token = -F.cross_entropy(logits, targets[answer], reduction="none")
+    row_of_token = torch.arange(len(rows)).unsqueeze(1).expand_as(answer)[answer]
+    sums = torch.zeros(len(rows), dtype=per_token.dtype).index_add(0, row_of_token, per_token)
+    return sums, answer.sum(dim=1)
+
+
+OBJECTIVES: dict[str, Objective] = {"sft": AnswerOnly(), "dpo": Preference()}
 
 
 def train_model(
@@ -109,7 +266,7 @@ def train_model(
     gguf: Path,
     progress: bool = True,
 ) -> Trained:
-    """Train ``base`` on ``rows`` (chat rows for sft) as ``settings`` say, and write the result to ``gguf``.
+    """Train ``base`` on ``rows`` (chat rows for sft, pairs for dpo) as ``settings`` say; write ``gguf``.
 
     The LoRA adapter is saved in ``folder / "adapter"`` before it is merged; ``folder`` also holds the
     Hugging Face checkpoint while it is converted.
@@ -118,7 +275,11 @@ def train_model(
     started = time.perf_counter()
     objective = OBJECTIVES[settings.method]
     model, tokenizer = load_base(base, base_sha256, settings)
-    stats = _fit(model, objective.tokenise(tokenizer, rows, settings), objective, settings, progress)
+    preparing = time.perf_counter()
+    prepared = objective.prepare(model, objective.tokenise(tokenizer, rows, settings), settings)
+    seconds_prepare = round(time.perf_counter() - preparing, 1)
+    stats = _fit(model, prepared, objective, settings, progress)
+    stats.update(objective.summary(model, prepared, settings), seconds_prepare=seconds_prepare)
     adapter = None
     if settings.lora:
         adapter = folder / "adapter"
@@ -228,7 +389,7 @@ def _fit(model: Any, rows: list[Any], objective: Objective, settings: TrainingSe
     steps = settings.epochs * math.ceil(len(rows) / settings.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1 - step / steps)
     losses, tokens, started = [], 0, time.perf_counter()
-    bar = tqdm(total=steps, desc=f"fine-tune ({settings.mode})", unit="step", disable=not progress)
+    bar = tqdm(total=steps, desc=f"{settings.method} ({settings.mode})", unit="step", disable=not progress)
     for batch in _batches(rows, settings):
         loss, seen = objective.loss(model, batch, settings)
         loss.backward()

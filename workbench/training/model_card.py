@@ -2,7 +2,8 @@
 
 The card names each training row by ``sample_id`` with its lineage (``parent_id``, ``round``, the model
 and prompt template that wrote it) so a reader can trace any behaviour of the tuned model back to the
-samples, and the samples back to the prompts. It is written beside the GGUF file as ``MODEL_CARD.md``.
+samples, and the samples back to the prompts; a DPO model's card names each pair, why its chosen answer was
+preferred and the samples both answers came from. It is written beside the GGUF file as ``MODEL_CARD.md``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import polars as pl
 
 from ..columns import task_texts
 
-__all__ = ["LINEAGE_COLUMNS", "lineage", "model_card"]
+__all__ = ["LINEAGE_COLUMNS", "PAIR_LINEAGE_COLUMNS", "lineage", "model_card", "pair_lineage"]
 
 LINEAGE_COLUMNS = ["sample_id", "parent_id", "round", "model", "prompt_hash"]
+PAIR_LINEAGE_COLUMNS = ["pair_id", "chosen_sample_id", "rejected_sample_id", "why", "prompt", "chosen", "rejected"]
 
 
 def lineage(frame: pl.DataFrame, response: str = "response", task_column: str | None = None) -> pl.DataFrame:
@@ -29,6 +31,15 @@ def lineage(frame: pl.DataFrame, response: str = "response", task_column: str | 
     return table.with_columns(
         pl.Series("task", task_texts(frame, task_column), dtype=pl.String),
         frame[response].cast(pl.String).alias("answer"),
+    )
+
+
+def pair_lineage(pairs: pl.DataFrame) -> pl.DataFrame:
+    """One row per training pair: its id, the samples its two answers came from, why, the prompt and answers."""
+    table = pairs.with_row_index("row")
+    return table.select(
+        pl.col("pair_id") if "pair_id" in pairs.columns else pl.format("pair-{}", "row").alias("pair_id"),
+        *[pl.col(name).cast(pl.String) for name in PAIR_LINEAGE_COLUMNS[1:] if name in pairs.columns],
     )
 
 
@@ -60,10 +71,7 @@ def model_card(facts: dict[str, Any], rows: pl.DataFrame) -> str:
         "",
         *[f"- {name}: {_show(value)}" for name, value in stats.items() if name != "losses"],
         "",
-        f"## Data: {rows.height} training rows",
-        "",
-        "Loss was computed on the assistant's answer only. The chat rows are in `train.chat.jsonl` (as "
-        "`wb.export.openai_chat` writes them); every column of the training frame is in `train.parquet`.",
+        *_data_heading(settings, rows),
         "",
         *_lineage_table(rows),
         "",
@@ -73,12 +81,31 @@ def model_card(facts: dict[str, Any], rows: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _data_heading(settings: dict[str, Any], rows: pl.DataFrame) -> list[str]:
+    if settings.get("method") == "dpo":
+        nll = f" plus {settings['nll']:g} x the chosen answer's cross-entropy" if settings.get("nll") else ""
+        return [
+            f"## Data: {rows.height} preference pairs",
+            "",
+            f"Loss: `{settings['dpo_loss']}` with beta {settings['beta']:g}{nll}, on the answers' tokens only; the "
+            "reference model is the base (the LoRA switched off). The pairs are in `train.pairs.jsonl` (as "
+            "`wb.export.trl_preferences` writes them); every column of the pair frame is in `train.parquet`.",
+        ]
+    return [
+        f"## Data: {rows.height} training rows",
+        "",
+        "Loss was computed on the assistant's answer only. The chat rows are in `train.chat.jsonl` (as "
+        "`wb.export.openai_chat` writes them); every column of the training frame is in `train.parquet`.",
+    ]
+
+
 def _show(value: Any) -> str:
     return f"{value:,.2f}" if isinstance(value, float) else str(value)
 
 
 def _lineage_table(rows: pl.DataFrame) -> list[str]:
-    columns = [c for c in [*LINEAGE_COLUMNS, "task", "answer"] if c in rows.columns]
+    order = PAIR_LINEAGE_COLUMNS if "pair_id" in rows.columns else [*LINEAGE_COLUMNS, "task", "answer"]
+    columns = [c for c in order if c in rows.columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows.iter_rows(named=True):
         lines.append("| " + " | ".join(_cell(row[column]) for column in columns) + " |")

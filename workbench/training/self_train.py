@@ -1,23 +1,34 @@
-"""``wb.self_train``: STaR rounds on the embedded model, with the controls that make the effect attributable.
+"""``wb.self_train``: self-training over generations on the embedded model, with the controls that make the effect
+attributable and the measures that show collapse.
 
-    result = wb.self_train("arithmetic", iterations=1, k=4)
-    result.table            # per iteration and arm: held-out verified rate with a 95% interval, kept, tokens, time
+    result = wb.self_train("arithmetic", iterations=1, k=4)                 # STaR, one generation
+    result = wb.self_train("arithmetic", method="dpo")                      # preference pairs: RS-DPO, Self-Rewarding
+    result = wb.self_train("arithmetic", iterations=5, data="accumulate")   # many generations: does it collapse?
+    result.table      # per generation and arm: held-out rate (95% CI), paired tests, collapse measures, cost
 
-One iteration (Zelikman et al. 2022, STaR): sample ``k`` answers per training item with the current model,
-keep what the task's program verifier accepts (rejection sampling), and fine-tune the *base* model on them;
-the next iteration samples with the model just trained. Every arm is measured on held-out items that no
-iteration trains on: another split of the task, asked in another phrasing, and a check (reusing
-``wb.contamination``) refuses any training row that repeats a held-out item.
+One generation (Zelikman et al. 2022, STaR): the current model answers every training item ``k`` times; each arm
+keeps its rows from those answers (``arms.py``: the verifier's, a judge's, all of them, ... — or, for
+``method="dpo"``, pairs of a chosen and a rejected answer); the *base* model is fine-tuned on them, and the model
+so trained answers the next generation. ``data="replace"`` trains each generation on the last generation's
+rows alone; ``"accumulate"`` on every generation's rows so far (Gerstgrasser et al. 2024 found that accumulating
+avoids collapse where replacing does not).
 
-Arms, run the same way at the same budget (every arm trains on as many rows as the verifier arm kept):
+    generation 0    the base: measured, and its samples drawn
+    generation g    per arm: rows from generation g-1's samples (budget: as many as the verifier arm's),
+                    [+ every earlier generation's rows, when accumulating] -> fine-tune the base -> measure:
+                    held-out rate, paired tests, then its own samples (what generation g+1 learns from)
+                    and their collapse measures (``collapse.py``)
 
-    verifier     the samples the task's verifier accepted (STaR)
-    unfiltered   the samples, unchecked
-    judge        the samples an LLM judge (by default the base model with a rubric) scored >= 4 of 5
-    gold         the task's right answers alone (bare answers, no reasoning: STaR's "direct" baseline, not a
-                 ceiling — the model's own verified answers may teach it more)
+Every model is measured on held-out items that no generation trains on: another split of the task, asked in
+another phrasing, greedily; a check (reusing ``wb.contamination``) refuses any training row or pair that repeats a
+held-out item. ``p_vs_base`` is the exact McNemar test over those items against the base, ``p_vs_sft`` (dpo) the
+same against the supervised arm of the same generation, trained on the chosen halves of the same pairs.
 
-    python -m workbench.training --iterations 2 --k 4      # the full table on the embedded model (__main__.py)
+Nothing finished is done twice: every answer is in the response cache and every model is keyed by its rows and
+settings, so the same call again samples and trains nothing, and a stopped run resumes at the generation it was
+in. After the first generation an estimate of the rest is printed.
+
+    python -m workbench.training --iterations 5 --data accumulate      # the command line (__main__.py)
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,33 +45,44 @@ import polars as pl
 from ..curation.contamination import contamination
 from ..curation.dedup import normalise
 from ..errors import InputError, check_counts, check_numbers
-from ..grading.grade import grade
-from ..grading.rubrics import Rubric
-from ..grading.stats import wilson
+from ..grading.stats import mcnemar, wilson
 from ..models.client import LLM
 from ..models.connect import connect
+from ..models.local import local_server
+from .arms import ARMS, DPO_ARMS, JUDGE_RUBRIC, budgeted, check_arms, training_rows
+from .collapse import PROBE_TOP_LOGPROBS, answer_entropy, collapse_measures
 from .finetune import finetune
 
-__all__ = ["ARMS", "JUDGE_RUBRIC", "SelfTraining", "check_heldout", "self_train", "split_items"]
+__all__ = [
+    "ARMS",
+    "DATA",
+    "DPO_ARMS",
+    "JUDGE_RUBRIC",
+    "SelfTraining",
+    "check_heldout",
+    "self_train",
+    "split_items",
+]
 
-ARMS = ("verifier", "unfiltered", "judge", "gold")
-JUDGE_RUBRIC = Rubric(
-    "Is the response a correct and direct answer to the task?",
-    scale=(1, 5),
-    levels={1: "wrong or no answer", 3: "partly right or unclear", 5: "exactly the right answer"},
-    name="correct_answer",
-)
-JUDGE_PASS = 4
+DATA = {
+    "replace": "each generation trains on the previous generation's rows only",
+    "accumulate": "each generation trains on the rows of every generation so far",
+}
+DEFAULT_DPO_ARMS = ("verifier", "judge", "random", "sft")
+SERVED_CONTEXT = 1024  # tokens per slot for a tuned model's server: these tasks' prompts and answers are short
 
 
 @dataclass
 class SelfTraining:
-    """What :func:`self_train` returns: the per-iteration table, every sample, and the trained models."""
+    """What :func:`self_train` returns: the per-generation table; every sample (``round``: the generation of the
+    model that wrote it, ``arm``: its arm, ``"base"`` in generation 0); each held-out verdict (``heldout``); the
+    models by (generation, arm) — an arm that found nothing to train on carries the one before (or None, the base)."""
 
     table: pl.DataFrame
     samples: pl.DataFrame
     models: dict[tuple[int, str], Any]
     seconds: float
+    heldout: pl.DataFrame = field(default_factory=pl.DataFrame)  # iteration, arm, item_id, correct
 
 
 def _task(task: Any) -> Any:
@@ -94,7 +116,7 @@ def split_items(task: Any, train: int = 60, heldout: int = 40, seed: int = 0) ->
 
 
 def check_heldout(rows: pl.DataFrame, heldout: pl.DataFrame, task: Any, column: str = "prompt") -> None:
-    """Raise InputError naming the training rows that repeat a held-out item (in any phrasing of the task)."""
+    """Raise InputError naming the training rows (or pairs) that repeat a held-out item (in any phrasing)."""
     task = _task(task)
     reference = _rendered(heldout, task)
     shortest = min(len(normalise(text).split()) for text in reference["text"])
@@ -122,7 +144,7 @@ def _rendered(heldout: pl.DataFrame, task: Any) -> pl.DataFrame:
 
 
 def _row_names(frame: pl.DataFrame) -> list[str]:
-    column = next((c for c in ("sample_id", "item_id") if c in frame.columns), None)
+    column = next((c for c in ("pair_id", "sample_id", "item_id") if c in frame.columns), None)
     names = frame[column].cast(pl.String).to_list() if column else [f"row {i}" for i in range(frame.height)]
     return list(dict.fromkeys(names))
 
@@ -147,35 +169,51 @@ def sample(
 
 
 def evaluate(llm: LLM, heldout: pl.DataFrame, task: Any, progress: bool = False) -> dict[str, Any]:
-    """Held-out verified rate at temperature 0, with its Wilson 95% interval."""
-    answered = sample(llm, heldout, task, k=1, iteration=0, progress=progress, temperature=0.0)
+    """Held-out verified rate at temperature 0, with its Wilson 95% interval, each item's verdict (``correct``)
+    and the model's next-token entropy along those answers (``entropy``, the fixed probe set)."""
+    answered = sample(
+        llm,
+        heldout,
+        task,
+        k=1,
+        iteration=0,
+        progress=progress,
+        temperature=0.0,
+        logprobs=True,
+        top_logprobs=PROBE_TOP_LOGPROBS,
+    )
     correct, n = int(answered["verified"].sum()), answered.height
     low, high = wilson(correct, n)
-    return {"heldout_correct": correct, "heldout_n": n, "heldout_rate": correct / n, "ci_low": low, "ci_high": high}
+    return {
+        "heldout_correct": correct,
+        "heldout_n": n,
+        "heldout_rate": correct / n,
+        "ci_low": low,
+        "ci_high": high,
+        "entropy": answer_entropy(answered),
+        "correct": answered["verified"].to_list(),
+    }
 
 
-def _arm_rows(arm: str, samples: pl.DataFrame, items: pl.DataFrame, judge: LLM | None, progress: bool) -> pl.DataFrame:
-    if arm == "verifier":
-        return samples.filter(pl.col("verified"))
-    if arm == "unfiltered":
-        return samples.filter(pl.col("response").is_not_null() & (pl.col("response").str.strip_chars() != ""))
-    if arm == "judge":
-        graded = grade(judge, samples, JUDGE_RUBRIC, task_column="prompt", progress=progress)
-        return graded.filter(pl.col("score") >= JUDGE_PASS).select(samples.columns)
-    gold = items.filter(pl.col("gold").is_not_null())
-    if gold.height == 0:
-        raise InputError("the task has no gold answers, so the 'gold' arm cannot run: leave it out of arms=.")
-    return gold.with_columns(pl.col("gold").alias("response"), ("gold-" + pl.col("item_id")).alias("sample_id"))
+class _Served:
+    """The models being measured, served by ``serve``; the embedded server of a model no longer needed is stopped
+    (only when this module started it), so that many generations do not hold one llama-server each."""
 
+    def __init__(self, serve: Callable[[Path | None], LLM] | None, options: dict[str, Any]) -> None:
+        self.options = options
+        self.own = serve is None
+        self.serve = serve or (lambda path: connect(local_model=path, local_context=SERVED_CONTEXT, **options))
 
-def _budgeted(rows: pl.DataFrame, budget: int, seed: int) -> pl.DataFrame:
-    """``budget`` rows: a random subset when there are more, gold rows repeated in turn when fewer."""
-    if rows.height >= budget:
-        return rows.sample(budget, seed=seed)
-    if rows["sample_id"].str.starts_with("gold-").all():
-        order = [i % rows.height for i in range(budget)]
-        return rows[order].with_columns(pl.col("sample_id") + "-" + pl.Series(range(budget)).cast(pl.String))
-    return rows
+    def __call__(self, path: Path | None) -> LLM:
+        return self.serve(path)
+
+    def release(self, path: Path | None) -> None:
+        """Stop the embedded server of the tuned model at ``path`` (never the base's, which others may share)."""
+        if not self.own or path is None:
+            return
+        llm = self.serve(path)  # the running server's address: connecting again starts nothing
+        logs = Path(llm.settings.data_dir) / "logs"
+        local_server(path, logs, slots=llm.settings.local_slots, context=SERVED_CONTEXT).stop()
 
 
 def self_train(
@@ -185,10 +223,17 @@ def self_train(
     k: int = 4,
     train_items: int = 60,
     heldout_items: int = 40,
-    arms: tuple[str, ...] = ARMS,
+    arms: tuple[str, ...] | None = None,
+    method: str = "sft",
+    data: str = "replace",
     temperature: float = 0.8,
     mode: str = "lora",
     epochs: int = 2,
+    learning_rate: float | None = None,
+    beta: float | None = None,
+    dpo_loss: str | None = None,
+    nll: float | None = None,
+    margin: float = 1.0,
     seed: int = 0,
     base: str | Path | None = None,
     data_dir: str | Path | None = None,
@@ -196,86 +241,207 @@ def self_train(
     judge: LLM | None = None,
     serve: Callable[[Path | None], LLM] | None = None,
 ) -> SelfTraining:
-    """Run ``iterations`` STaR rounds for each arm (see the module docstring); returns a :class:`SelfTraining`.
+    """Run ``iterations`` generations for each arm (see the module docstring); returns a :class:`SelfTraining`.
 
-    ``serve(path)`` returns the ``LLM`` that answers with the GGUF at ``path`` (None: the base); by default
-    ``wb.connect(local_model=path)``, the embedded llama.cpp server. ``judge`` grades for the judge arm
-    (default: the base model grades its own samples).
+    ``method``: ``"sft"`` (arms verifier, unfiltered, judge, gold; default all four) or ``"dpo"`` (arms
+    verifier, judge, compare, random, sft; default all but compare), ``beta``/``dpo_loss``/``nll`` its loss
+    (``wb.finetune``). ``data``: ``"replace"`` or ``"accumulate"``. ``margin``: the judge-score gap of a judge
+    pair. ``serve(path)`` returns the ``LLM`` that answers with the GGUF at ``path`` (None: the base); by default
+    ``wb.connect(local_model=path)``, the embedded llama.cpp server. ``judge`` grades for the judge and compare
+    arms (default: the base model, the same judge every generation).
     """
     started = time.perf_counter()
     check_counts(iterations=iterations, k=k, train_items=train_items, heldout_items=heldout_items, epochs=epochs)
     check_numbers(at_least=0, temperature=temperature)
+    if method not in ("sft", "dpo"):
+        raise InputError(f"method must be one of sft, dpo; got {method!r}.")
+    if data not in DATA:
+        raise InputError(f"data must be one of {', '.join(DATA)}; got {data!r}.")
+    if isinstance(arms, str) or not isinstance(arms, (tuple, list, type(None))):
+        raise InputError(f"arms is a tuple of arm names, for example ('verifier', 'sft'); got {arms!r}.")
+    arms = tuple(arms) if arms is not None else (DEFAULT_DPO_ARMS if method == "dpo" else ARMS)
+    check_arms(arms, method)
     task = _task(task)
-    if isinstance(arms, str) or not isinstance(arms, (tuple, list)):
-        raise InputError(f"arms is a tuple of arm names chosen from {', '.join(ARMS)}; got {arms!r}.")
-    unknown = [arm for arm in arms if arm not in ARMS]
-    if unknown or "verifier" not in arms:
-        raise InputError(f"arms are chosen from {', '.join(ARMS)} and must include 'verifier'; got {list(arms)}.")
     train, heldout = split_items(task, train_items, heldout_items, seed)
     options = {"data_dir": data_dir} if data_dir else {}
-    serve = serve or (lambda path: connect(local_model=path, **options))
-    base_llm = serve(base)
-    rows = [{"iteration": 0, "arm": "base", **evaluate(base_llm, heldout, task)}]
-    current = dict.fromkeys(arms, base_llm)
-    models, everything = {}, []
-    for iteration in range(1, iterations + 1):
-        drawn = {
-            arm: sample(
-                current[arm],
-                train,
-                task,
-                k=k,
-                iteration=iteration,
-                progress=progress,
-                temperature=temperature,
-                seed=seed,
-            )
-            for arm in arms
-            if arm != "gold"
-        }
-        everything += [frame.with_columns(pl.lit(arm).alias("arm")) for arm, frame in drawn.items()]
-        kept = {
-            arm: _arm_rows(arm, drawn.get(arm, drawn["verifier"]), train, judge or base_llm, progress) for arm in arms
-        }
-        budget = kept["verifier"].height
-        if budget == 0:
+    served = _Served(serve, options)
+    run = _Run(task, train, heldout, arms, method, data, served, progress, seed, iterations)
+    training = {
+        "mode": mode,
+        "epochs": epochs,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "base": base,
+        "system": task.system,
+        **options,
+    }
+    preference = {"beta": beta, "dpo_loss": dpo_loss, "nll": nll}
+    run.measure_base(served(base), temperature, k)
+    for generation in range(1, iterations + 1):
+        run.generation(generation, k, temperature, training, preference, judge or run.base_llm, margin)
+    return run.result(time.perf_counter() - started)
+
+
+class _Run:
+    """One call of :func:`self_train`: the state carried from one generation to the next."""
+
+    def __init__(self, task, train, heldout, arms, method, data, served, progress, seed, iterations) -> None:
+        self.task, self.train, self.heldout, self.arms = task, train, heldout, arms
+        self.method, self.data, self.served, self.progress, self.seed = method, data, served, progress, seed
+        self.iterations = iterations
+        self.rows: list[dict[str, Any]] = []
+        self.verdicts: list[dict[str, Any]] = []
+        self.everything: list[pl.DataFrame] = []
+        self.models: dict[tuple[int, str], Any] = {}
+        self.current: dict[str, Any] = {}  # arm -> (path of its model, its samples of the last generation)
+        self.kept: dict[str, list[pl.DataFrame]] = {arm: [] for arm in arms}
+        self.base_correct: list[bool] = []
+
+    def measure_base(self, llm: LLM, temperature: float, k: int) -> None:
+        self.base_llm = llm
+        measured = evaluate(llm, self.heldout, self.task)
+        self.base_correct = measured["correct"]
+        samples = self._sample(llm, 0, k, temperature)
+        self._record(0, "base", measured, samples, {})
+        self.current = {arm: (None, samples) for arm in self.arms}
+
+    def generation(self, g: int, k: int, temperature: float, training: dict, preference: dict, judge, margin) -> None:
+        started = time.perf_counter()
+        trained_before = sum(bool(m.trained) for m in self.models.values() if m is not None)
+        rows = {arm: self._rows(arm, g, judge, margin) for arm in self.arms}
+        budget = rows["verifier"].height
+        measured_now: dict[str, dict[str, Any]] = {}
+        for arm in self.arms:
+            chosen = budgeted(rows[arm], budget, self.seed + g) if rows[arm].height else rows[arm]
+            if chosen.height:
+                self.kept[arm].append(chosen.with_columns(pl.lit(g).alias("generation")))
+            accumulated = self.data == "accumulate" and self.kept[arm]
+            trained_on = pl.concat(self.kept[arm], how="diagonal_relaxed") if accumulated else chosen
+            path, cost = self._train(g, arm, trained_on, training, preference)
+            llm = self.served(path)
+            measured = evaluate(llm, self.heldout, self.task)
+            measured_now[arm] = measured
+            samples = self._sample(llm, g, k, temperature, arm)
+            if self.current[arm][0] != path:
+                self.served.release(self.current[arm][0])
+            self.current[arm] = (path, samples)
+            kept = {"items_kept": rows[arm]["item_id"].n_unique() if "item_id" in rows[arm].columns else 0}
+            self._record(g, arm, measured, samples, {**kept, "rows_kept": rows[arm].height, **cost})
+        self._paired_with_sft(g, measured_now)
+        if g == 1 and self.iterations > 1 and self.progress:
+            trained = sum(bool(m.trained) for m in self.models.values() if m is not None) - trained_before
+            print(self._estimate(time.perf_counter() - started, trained))
+
+    def _rows(self, arm: str, g: int, judge: LLM, margin: float) -> pl.DataFrame:
+        """What ``arm`` keeps of its last samples; none (an empty frame) where an arm other than the verifier's
+        finds nothing — that arm's model then carries on untrained — and an error naming the cause for it."""
+        samples = self.current[arm][1]
+        try:
+            rows = training_rows(
+                arm, self.method, samples, self.train, judge=judge, margin=margin, seed=self.seed + g,
+                progress=self.progress,
+            )  # fmt: skip
+        except InputError as error:
+            if arm == "verifier":
+                raise InputError(f"generation {g}: the verifier arm has nothing to train on: {error}") from None
+            return pl.DataFrame()
+        if arm == "verifier" and rows.height == 0:
             raise InputError(
-                f"iteration {iteration}: the verifier accepted none of the {drawn['verifier'].height} samples, so "
-                "there is nothing to train on. Sample more (a larger k or more train_items) or raise the temperature."
+                f"generation {g}: the verifier accepted none of the {samples.height} samples, so there is nothing "
+                "to train on. Sample more (a larger k or more train_items) or raise the temperature."
             )
-        for arm in arms:
-            chosen = _budgeted(kept[arm], budget, seed + iteration)
-            check_heldout(chosen, heldout, task)
-            tuned = finetune(
-                chosen,
-                base=base,
-                mode=mode,
-                epochs=epochs,
-                seed=seed,
-                task_column="prompt",
-                system=task.system,
-                progress=progress,
-                **options,
+        return rows
+
+    def _train(self, g: int, arm: str, rows: pl.DataFrame, training: dict, preference: dict) -> tuple[Any, dict]:
+        """Fine-tune the base on ``rows`` (the path of the model, and what it cost); with no rows, the arm's model
+        of the generation before carries on (noted in ``carried``)."""
+        if rows.height == 0:
+            self.models[(g, arm)] = self.models.get((g - 1, arm))
+            return self.current[arm][0], {"rows_trained": 0, "trained_now": False, "carried": True}
+        check_heldout(rows, self.heldout, self.task)
+        tuned = finetune(
+            rows,
+            method="sft" if self.method == "sft" or arm == "sft" else "dpo",
+            task_column="prompt",
+            progress=self.progress,
+            **training,
+            **(preference if self.method == "dpo" and arm != "sft" else {}),
+        )
+        self.models[(g, arm)] = tuned
+        stats = {name: tuned.stats.get(name) for name in ("chosen_logratio", "pairs_preferred")}
+        cost = {"rows_trained": rows.height, "train_seconds": tuned.stats.get("seconds_total")}
+        return tuned.path, {**cost, "trained_now": tuned.trained, "carried": False, **stats}
+
+    def _sample(self, llm: LLM, g: int, k: int, temperature: float, arm: str = "base") -> pl.DataFrame:
+        drawn = sample(
+            llm,
+            self.train,
+            self.task,
+            k=k,
+            iteration=g,
+            progress=self.progress,
+            temperature=temperature,
+            seed=self.seed,
+        )
+        self.everything.append(drawn.with_columns(pl.lit(arm).alias("arm")))
+        return drawn
+
+    def _record(self, g: int, arm: str, measured: dict, samples: pl.DataFrame, cost: dict[str, Any]) -> None:
+        correct = measured.pop("correct")
+        better = sum(now and not before for now, before in zip(correct, self.base_correct, strict=True))
+        worse = sum(before and not now for now, before in zip(correct, self.base_correct, strict=True))
+        self.verdicts += [
+            {"iteration": g, "arm": arm, "item_id": item, "correct": ok}
+            for item, ok in zip(self.heldout["item_id"], correct, strict=True)
+        ]
+        self.rows.append(
+            {
+                "iteration": g,
+                "arm": arm,
+                "method": None if arm == "base" else "dpo" if self.method == "dpo" and arm != "sft" else "sft",
+                "data": self.data,
+                **measured,
+                "better_vs_base": better,
+                "worse_vs_base": worse,
+                "p_vs_base": mcnemar(better, worse) if arm != "base" else None,
+                "samples_verified": float(samples["verified"].mean()),
+                **collapse_measures(samples),
+                "tokens_sampled": int(samples["tokens_out"].sum()),
+                **cost,
+            }
+        )
+
+    def _paired_with_sft(self, g: int, measured: dict[str, dict[str, Any]]) -> None:
+        if "sft" not in measured:
+            return
+        sft = [v["correct"] for v in self.verdicts if v["iteration"] == g and v["arm"] == "sft"]
+        for row in self.rows:
+            if row["iteration"] != g or row["arm"] in ("sft", "base"):
+                continue
+            mine = [v["correct"] for v in self.verdicts if v["iteration"] == g and v["arm"] == row["arm"]]
+            better = sum(a and not b for a, b in zip(mine, sft, strict=True))
+            worse = sum(b and not a for a, b in zip(mine, sft, strict=True))
+            row["p_vs_sft"] = mcnemar(better, worse)
+
+    def _estimate(self, seconds: float, trained: int) -> str:
+        left = self.iterations - 1
+        growth = sum(range(2, self.iterations + 1)) if self.data == "accumulate" else left
+        if trained == 0:
+            return (
+                f"generation 1 of {self.iterations} was already done (every model found, every answer cached): "
+                f"{seconds:.0f} s. The {left} to come take as long as they took the first time."
             )
-            models[(iteration, arm)] = tuned
-            current[arm] = serve(tuned.path)
-            tokens = int(drawn[arm]["tokens_out"].sum()) if arm in drawn else 0
-            rows.append(
-                {
-                    "iteration": iteration,
-                    "arm": arm,
-                    **evaluate(current[arm], heldout, task),
-                    "items_kept": kept[arm]["item_id"].n_unique() if kept[arm].height else 0,
-                    "rows_kept": kept[arm].height,
-                    "rows_trained": chosen.height,
-                    "tokens_sampled": tokens,
-                    "train_seconds": tuned.stats.get("seconds_total"),
-                    "trained_now": tuned.trained,
-                }
-            )
-    table = pl.DataFrame(rows)
-    samples = pl.concat(everything, how="diagonal_relaxed") if everything else pl.DataFrame()
-    return SelfTraining(table, samples, models, time.perf_counter() - started)
+        return (
+            f"generation 1 of {self.iterations} took {seconds / 60:.1f} min ({trained} models trained). The {left} "
+            f"to come: about {seconds * growth / 60:.0f} min"
+            + (" (accumulating, each trains on more rows than the one before)" if self.data == "accumulate" else "")
+            + ". Stop any time: a finished generation is never recomputed, and the same call resumes."
+        )
+
+    def result(self, seconds: float) -> SelfTraining:
+        table = pl.DataFrame(self.rows, infer_schema_length=None)
+        samples = pl.concat(self.everything, how="diagonal_relaxed") if self.everything else pl.DataFrame()
+        return SelfTraining(table, samples, self.models, seconds, pl.DataFrame(self.verdicts))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     settings.learning_rate                                # 0.001: None is resolved to the mode's default
     settings.record()                                     # what training.json and the model card show
     settings.key(chat_rows, base_sha256)                  # same rows + base + settings = same key = same model
+    TrainingSettings(method="dpo", beta=0.1)              # preference pairs; beta and the loss checked here too
 
 Built once from ``wb.finetune``'s arguments, before any model is loaded, and passed whole to the resource check
 and the training loop (``loop.py``). Only what changes the trained model is a setting; where it is written, how
@@ -20,10 +21,21 @@ from typing import Any
 
 from ..errors import InputError, check_counts
 
-__all__ = ["METHODS", "MODES", "OUTTYPES", "TRAINING_FORMAT", "TrainingSettings"]
+__all__ = ["DPO_LOSSES", "METHODS", "MODES", "OUTTYPES", "TRAINING_FORMAT", "TrainingSettings"]
 
 # What the loss learns from; loop.py holds one objective per method.
-METHODS = {"sft": "supervised: learn the answers given, loss on the answers only"}
+METHODS = {
+    "sft": "supervised: learn the answers given, loss on the answers only",
+    "dpo": "preferences: pairs of a chosen and a rejected answer to the same prompt (Rafailov et al. 2023)",
+}
+# DPO's loss on one pair (loop.Preference): Δ = [log π(c) − log π_ref(c)] − [log π(r) − log π_ref(r)], summed
+# over the answer's tokens.
+DPO_LOSSES = {
+    "sigmoid": "DPO: −log σ(β·Δ)",
+    "ipo": "IPO (Azar et al. 2023): (Δ/length − 1/(2β))², log-ratios averaged per token",
+    "dpop": "DPO-Positive (Pal et al. 2024): −log σ(β·(Δ − λ·max(0, log π_ref(c) − log π(c)))), λ = 50",
+}
+DPO_DEFAULTS = {"beta": 0.1, "dpo_loss": "sigmoid", "nll": 0.0}
 MODES = ("lora", "full")
 OUTTYPES = ("q8_0", "f16", "bf16", "f32")  # what llama.cpp's converter writes and llama-server serves as it is
 DEFAULT_LEARNING_RATE = {"lora": 1e-3, "full": 5e-5}
@@ -36,10 +48,15 @@ TRAINING_FORMAT = 1
 class TrainingSettings:
     """Every setting that changes the trained model, validated when built.
 
-    ``method``: what the loss learns from (``"sft"``). ``mode``: ``"lora"`` (rank ``rank``, alpha twice the
-    rank, on every linear layer, merged after training) or ``"full"`` (every weight). ``learning_rate``: AdamW's,
-    decayed linearly to 0; None takes the mode's default (1e-3 LoRA, 5e-5 full). ``max_length``: tokens kept
-    per row. ``system``: the system prompt the rows are rendered with. ``outtype``: the GGUF written.
+    ``method``: what the loss learns from (``"sft"``, ``"dpo"``). ``mode``: ``"lora"`` (rank ``rank``, alpha
+    twice the rank, on every linear layer, merged after training) or ``"full"`` (every weight). ``learning_rate``:
+    AdamW's, decayed linearly to 0; None takes the mode's default (1e-3 LoRA, 5e-5 full). ``max_length``: tokens
+    kept per row. ``system``: the system prompt the rows are rendered with. ``outtype``: the GGUF written.
+
+    DPO only (None elsewhere; None takes the default): ``beta`` (0.1), how far from the reference the policy may
+    move — larger keeps it closer (for IPO it is the regulariser τ); ``dpo_loss`` (``"sigmoid"``), one of
+    ``DPO_LOSSES``; ``nll`` (0.0), the weight of an added cross-entropy on the chosen answer, averaged over its
+    tokens (RPO, Pang et al. 2024; TRL's ``loss_type=["sigmoid", "sft"]`` with ``loss_weights=[1, nll]``).
     """
 
     method: str = "sft"
@@ -52,9 +69,13 @@ class TrainingSettings:
     seed: int = 0
     system: str | None = None
     outtype: str = "q8_0"
+    beta: float | None = None
+    dpo_loss: str | None = None
+    nll: float | None = None
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)
+        self._check_preference_settings()
         _check_choice("mode", self.mode, MODES)
         _check_choice("outtype", self.outtype, OUTTYPES)
         check_counts(epochs=self.epochs, batch_size=self.batch_size, rank=self.rank, max_length=self.max_length)
@@ -64,6 +85,26 @@ class TrainingSettings:
             raise InputError(f"system must be the system prompt's text or None, got {type(self.system).__name__}.")
         rate = DEFAULT_LEARNING_RATE[self.mode] if self.learning_rate is None else self.learning_rate
         object.__setattr__(self, "learning_rate", _checked_rate(rate, self.mode))
+
+    def _check_preference_settings(self) -> None:
+        given = {name: getattr(self, name) for name in DPO_DEFAULTS if getattr(self, name) is not None}
+        if self.method != "dpo":
+            if given:
+                raise InputError(
+                    f"{', '.join(given)} set{'s' if len(given) == 1 else ''} the DPO loss, but method={self.method!r}: "
+                    "pass method='dpo' (with preference pairs), or leave it out."
+                )
+            return
+        for name, default in DPO_DEFAULTS.items():
+            object.__setattr__(self, name, given.get(name, default))
+        _check_choice("dpo_loss", self.dpo_loss, DPO_LOSSES)
+        beta, nll = self.beta, self.nll
+        if not _finite(beta) or beta <= 0:
+            raise InputError(f"beta must be a number above 0, got {beta!r}. Usual values: 0.05 to 0.5 (default 0.1).")
+        if not _finite(nll) or nll < 0:
+            raise InputError(f"nll must be a number of 0 or more, got {nll!r}. 0 is plain DPO; RPO used 1.0.")
+        object.__setattr__(self, "beta", float(beta))
+        object.__setattr__(self, "nll", float(nll))
 
     @property
     def lora(self) -> bool:
@@ -91,10 +132,12 @@ class TrainingSettings:
         }
         if self.method != "sft":  # sft came first, unnamed: its models trained before methods existed keep their keys
             record["method"] = self.method
+            record.update({name: getattr(self, name) for name in DPO_DEFAULTS})
         return record
 
     def key(self, chat_rows: bytes, base_sha256: str) -> str:
-        """SHA-256 of the training rows (as written to train.chat.jsonl), the base file's SHA-256 and the record."""
+        """SHA-256 of the training rows (as written to train.chat.jsonl, or train.pairs.jsonl for DPO), the base
+        file's SHA-256 and the record."""
         digest = hashlib.sha256(chat_rows)
         digest.update(base_sha256.encode())
         digest.update(json.dumps(self.record(), sort_keys=True).encode())
@@ -107,9 +150,12 @@ def _check_choice(name: str, value: Any, allowed: dict[str, str] | tuple[str, ..
         raise InputError(f"{name} must be one of {', '.join(named)}; got {value!r}.")
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _checked_rate(rate: Any, mode: str) -> float:
-    number = isinstance(rate, int | float) and not isinstance(rate, bool) and math.isfinite(rate)
-    if not number or not 0 < rate <= MAX_LEARNING_RATE:
+    if not _finite(rate) or not 0 < rate <= MAX_LEARNING_RATE:
         raise InputError(
             f"learning_rate must be a number above 0 and at most {MAX_LEARNING_RATE}, got {rate!r}. Usual values: "
             f"1e-4 to 1e-3 for LoRA, 1e-5 to 1e-4 for a full fine-tune; None takes {DEFAULT_LEARNING_RATE[mode]} "

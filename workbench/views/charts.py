@@ -8,6 +8,7 @@
     wb.charts.cost_by_stage(history)
     wb.charts.length_vs_score(graded)
     wb.charts.strategies(strategy_table(rows))     # yield with 95% intervals beside the judge's view
+    wb.charts.generations(result.table)            # wb.self_train: held-out rate and collapse, per generation
 
 Every function takes the standard frames, aggregates in polars first (so 100,000 rows chart
 without altair's row limit), and returns an ``altair.Chart``.
@@ -36,6 +37,7 @@ from ..grading.trust import agreement
 __all__ = [
     "cost_by_stage",
     "diversity_by_round",
+    "generations",
     "interactive",
     "judge_agreement",
     "length_vs_score",
@@ -374,3 +376,51 @@ def strategies(table: pl.DataFrame) -> alt.HConcatChart:
     left = alt.layer(*layers).properties(width=300, title="What the verifier says")
     right = judged.properties(width=220, title="What the judge says")
     return alt.hconcat(left, right, title=_title("Strategies at equal budget", "same items, same calls per item"))
+
+
+def generations(table: pl.DataFrame) -> alt.FacetChart:
+    """``wb.self_train``'s table over generations, one panel per measure: the held-out rate with its 95%
+    interval, and what collapse looks like (entropy, distinct-2, self-BLEU, distinct answers per item, length).
+    One line per arm (the base model is every arm's generation 0), dashed for ``data="accumulate"``; tables of
+    several runs may be concatenated (``pl.concat``)."""
+    measures = {
+        "heldout_rate": "held-out verified rate (95% CI)",
+        "entropy": "entropy on the probe set (nats)",
+        "distinct_2": "distinct-2 of the samples",
+        "self_bleu": "self-BLEU of the samples (higher: alike)",
+        "distinct_answers": "distinct answers per item",
+        "answer_words": "words per answer",
+    }
+    _require(table, "iteration", "arm", *measures)
+    table = table.with_columns(pl.col("data").fill_null("replace") if "data" in table.columns else pl.lit("replace"))
+    base = table.filter(pl.col("arm") == "base")
+    arms = table.filter(pl.col("arm") != "base").select("arm", "data").unique(maintain_order=True)
+    lines = pl.concat([base.drop("arm", "data").join(arms, how="cross"), table.filter(pl.col("arm") != "base")],
+                      how="diagonal_relaxed")  # fmt: skip
+    long = lines.select(
+        "iteration", "arm", "data", "ci_low", "ci_high", *[pl.col(m).cast(pl.Float64) for m in measures]
+    ).unpivot(index=["iteration", "arm", "data", "ci_low", "ci_high"], variable_name="measure", value_name="value")
+    long = long.with_columns(
+        pl.when(pl.col("measure") == "heldout_rate").then(pl.col(name)).alias(name) for name in ("ci_low", "ci_high")
+    ).with_columns(pl.col("measure").replace_strict(measures))
+    color = alt.Color("arm:N", scale=alt.Scale(range=PALETTE), title="Arm")
+    dash = alt.StrokeDash("data:N", title="Data", sort=["replace", "accumulate"])
+    x = alt.X("iteration:O", title="Generation", axis=alt.Axis(labelAngle=0))
+    chart = alt.Chart(_data(long.drop_nulls("value")))
+    line = chart.mark_line(point=True).encode(
+        x=x, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)), color=color, strokeDash=dash,
+        tooltip=["measure:N", "arm:N", "data:N", "iteration:O", alt.Tooltip("value:Q", format=".3f")],
+    )  # fmt: skip
+    interval = chart.mark_rule(opacity=0.5).encode(x=x, y="ci_low:Q", y2="ci_high:Q", color=color)
+    return (
+        alt.layer(interval, line)
+        .properties(width=190, height=130)
+        .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
+        .resolve_scale(y="independent")
+        .properties(
+            title=_title(
+                "Generations of self-training",
+                "generation 0 is the base model; each later one is trained on what the one before it wrote",
+            )
+        )  # fmt: skip
+    )
