@@ -127,10 +127,28 @@ def test_an_unknown_method_data_or_arm_lists_the_choices_before_any_model_starts
         wb.self_train("arithmetic", data_dir=tmp_path, serve=_never_served, **options)
 
 
+WORDS = [
+    "apple",
+    "river",
+    "cloud",
+    "stone",
+    "maple",
+    "ocean",
+    "tiger",
+    "lemon",
+    "piano",
+    "candle",
+    "garden",
+    "window",
+    "silver",
+    "bridge",
+    "forest",
+    "meadow",
+]
 ECHO = tasks.Task(
     name="echo_word_generations",
     phrasings={"train": ["Reply with the word {word} and nothing else."], "heldout": ["Say only this word: {word}"]},
-    sample=lambda rng, difficulty: {"word": rng.choice(["apple", "river", "cloud", "stone", "maple", "ocean"])},
+    sample=lambda rng, difficulty: {"word": rng.choice(WORDS)},
     check=lambda response, v: (v["word"] in response.lower(), f"the reply does not say {v['word']!r}"),
     max_tokens=8,
 )
