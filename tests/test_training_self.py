@@ -147,7 +147,7 @@ WORDS = [
 ]
 ECHO = tasks.Task(
     name="echo_word_generations",
-    phrasings={"train": ["Reply with the word {word} and nothing else."], "heldout": ["Say only this word: {word}"]},
+    phrasings={"train": ["Write the word {word}."], "heldout": ["Please write the word {word}."]},
     sample=lambda rng, difficulty: {"word": rng.choice(WORDS)},
     check=lambda response, v: (v["word"] in response.lower(), f"the reply does not say {v['word']!r}"),
     max_tokens=8,
