@@ -30,9 +30,10 @@ $(BIN)/.installed-lab: $(BIN)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e '.[notebooks,lab]' '$(TORCH)'
 	touch $@
 
-# The tests cover every optional stage, so `make test` installs them all with the test tools.
+# The tests cover every optional stage, so `make test` installs them all with the test tools (and TRL, whose DPO
+# loss the tests compare ours with).
 $(BIN)/.installed-test: $(BIN)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[notebooks,test]' '$(TORCH)'
+	$(BIN)/pip install --quiet -e '.[notebooks,test,dpo-reference]' '$(TORCH)'
 	touch $@
 
 # llama.cpp's llama-server for the embedded model: built once per machine from a pinned source (about 7 minutes on

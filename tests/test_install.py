@@ -24,6 +24,7 @@ NOT_IMPORTED = {
     "ipykernel": "the Python kernel that runs notebooks: reports, nbval, JupyterLab",
     "jupyterlab": "the front end of `make lab`",
     "sentencepiece": "a tokenizer library transformers loads; training checks for it by name",
+    "trl": "tests/test_training_dpo.py checks our DPO loss against TRL's on the same batch",
 }
 # The top-level modules of the optional stages; the base install has none of them.
 OPTIONAL_MODULES = ["anywidget", "bpe_openai", "datasets", "gguf", "lm_eval", "nltk", "peft", "ray", "torch"]

@@ -17,11 +17,11 @@ from workbench.training.settings import TrainingSettings
 pytestmark = [pytest.mark.train]
 needs_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None or importlib.util.find_spec("peft") is None,
-    reason="training needs the 'train' extra: pip install 'workbench[train]' (see the README for the CPU build)",
+    reason="training needs the 'train' extra: pip install -e '.[train]' (see the README for the CPU build)",
 )
 needs_trl = pytest.mark.skipif(
     importlib.util.find_spec("trl") is None or importlib.util.find_spec("datasets") is None,
-    reason="compares our DPO loss with TRL's, which the workbench does not depend on: pip install trl==1.16.0",
+    reason="compares our DPO loss with TRL's, which the workbench does not depend on: pip install -e '.[dpo-reference]'",
 )
 
 ASKED = ["What is 3 + 4? Answer with the number only.", "What is 2 + 2? Answer with the number only.",
