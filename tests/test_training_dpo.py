@@ -21,7 +21,7 @@ needs_torch = pytest.mark.skipif(
 )
 needs_trl = pytest.mark.skipif(
     importlib.util.find_spec("trl") is None or importlib.util.find_spec("datasets") is None,
-    reason="compares our DPO loss with TRL's, which the workbench does not depend on: pip install -e '.[dpo-reference]'",
+    reason="compares our DPO loss with TRL's, not a dependency: pip install -e '.[dpo-reference]'",
 )
 
 ASKED = ["What is 3 + 4? Answer with the number only.", "What is 2 + 2? Answer with the number only.",
