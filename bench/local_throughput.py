@@ -8,6 +8,9 @@ semaphore. Aggregate tokens/s = completion tokens / wall time, the median of ``-
 is printed beside it). Targets: (a) within 10% of (b) at every
 concurrency, and (a) at concurrency 8 at least 2.3x the 72 tokens/s that llama-cpp-python's server gave on
 these machines (it answers one request at a time; measured before it was replaced, see issue 10).
+
+The server's compute threads (the old rule, every core, against ``compute_threads``), alone and beside one busy
+process: bench/local_threads.py.
 """
 
 from __future__ import annotations
