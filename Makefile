@@ -70,6 +70,7 @@ lab: llama-server $(BIN)/.installed-lab  ## JupyterLab on notebooks/
 
 bench: llama-server $(BIN)/.installed-test  ## benchmarks that print ratios measured side by side
 	$(BIN)/python bench/local_throughput.py
+	$(BIN)/python bench/local_threads.py --quick
 	$(BIN)/python bench/client_overhead.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/explore.py
