@@ -165,8 +165,12 @@ def test_a_keyboard_interrupt_of_the_sync_call_keeps_what_arrived(fake_server, c
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt_when_some_arrived, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        llm.chat_many(prompts(60), progress=False)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a notebook or a terminal
+    try:  # (a library loaded earlier in the same test session may have replaced Python's handler)
+        with pytest.raises(KeyboardInterrupt):
+            llm.chat_many(prompts(60), progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
     received = settled(server)  # requests in flight at the interrupt may reach the server a moment later
     kept = len(llm.cache)
