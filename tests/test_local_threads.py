@@ -21,5 +21,7 @@ def test_a_fixed_number_of_threads_wins_and_a_bad_one_is_refused(monkeypatch):
     monkeypatch.setenv("WORKBENCH_LOCAL_THREADS", "3")
     assert compute_threads(2, 5.0) == 3
     monkeypatch.setenv("WORKBENCH_LOCAL_THREADS", "two")
-    with pytest.raises(wb.LocalModelError, match="WORKBENCH_LOCAL_THREADS must be a whole number of threads, 1 or more"):
+    with pytest.raises(
+        wb.LocalModelError, match="WORKBENCH_LOCAL_THREADS must be a whole number of threads, 1 or more"
+    ):
         compute_threads()
