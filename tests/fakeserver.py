@@ -2,7 +2,7 @@
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length) for the ``openai`` client:
 ``GET /v1/models``, ``POST /v1/chat/completions``, ``GET /_stats`` (its counters, as JSON) and ``GET /_log``
-(``stats.log`` as JSON: ``[[seconds since the first request, outcome], ...]``).
+(``stats.log`` as JSON, in time order: ``[[seconds since the first request, outcome], ...]``).
 
 ``POST /v1/embeddings`` answers too when started with ``embeddings=True``.
 
@@ -29,7 +29,8 @@ the server's latency, or on arrival with ``refuse_at_once=True``: then a refusal
 while an admitted request takes the latency, as from a gateway in front of a slow model.
 
 ``stats.log`` records every chat request: (time.monotonic(), body digest, outcome), the outcome
-being ``ok``, a fault's name, or ``limited``.
+being ``ok``, a fault's name, or ``limited``. The time is when the answer went out, except under a
+limit that refuses on arrival: then it is the arrival, when the limit admitted or refused the request.
 
 Run in a thread of the test process (``with FakeServer(...) as server``) or as its own process
 (``python tests/fakeserver.py --latency 0.05``, which prints ``READY <port>``), as the benchmarks do.
@@ -146,7 +147,7 @@ class Stats:
             "faults": dict(self.faults),
             "answered_by_body": dict(self.answered_by_body),
             "duplicates": sum(count - 1 for count in self.answered_by_body.values()),
-            "first_received": self.log[0][0] if self.log else None,
+            "first_received": min((t for t, _, _ in self.log), default=None),
             "last_answered": max((t for t, _, outcome in self.log if outcome == "ok"), default=None),
         }
 
@@ -255,8 +256,9 @@ class FakeServer:
         elif method == "GET" and path == "/_stats":
             await _send(writer, 200, self.stats.as_json())
         elif method == "GET" and path == "/_log":
-            start = self.stats.log[0][0] if self.stats.log else 0.0
-            await _send(writer, 200, [[moment - start, outcome] for moment, _, outcome in self.stats.log])
+            log = sorted((moment, outcome) for moment, _, outcome in self.stats.log)
+            start = log[0][0] if log else 0.0
+            await _send(writer, 200, [[moment - start, outcome] for moment, outcome in log])
         elif method == "POST" and path.endswith("/embeddings") and self.embeddings:
             return await self._embed(writer, json.loads(body or b"{}"))
         elif method == "POST" and path.endswith("/chat/completions"):
@@ -270,6 +272,7 @@ class FakeServer:
         self.stats.authorization.add(headers.get("authorization", ""))
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         limit = self.rate_limit
+        arrived = time.monotonic()
         if limit and limit.refuse_at_once and not limit.admit():
             return await self._refuse(writer, digest)
         if self.latency:
@@ -286,7 +289,8 @@ class FakeServer:
             return await self._refuse(writer, digest)
         announced = self.rate_limit.announce(refused=False) if self.rate_limit else {}
         fault = self._draw_fault(digest, str(body["messages"][-1].get("content")))
-        self.stats.log.append((time.monotonic(), digest, fault or "ok"))
+        decided = arrived if limit and limit.refuse_at_once else time.monotonic()
+        self.stats.log.append((decided, digest, fault or "ok"))
         if fault:
             self.stats.faults[fault] += 1
             return await self._inject(writer, fault)
