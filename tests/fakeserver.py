@@ -1,7 +1,8 @@
 """A small OpenAI-compatible HTTP server with latency and fault injection, for tests and benchmarks.
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length) for the ``openai`` client:
-``GET /v1/models``, ``POST /v1/chat/completions`` and ``GET /_stats`` (its counters, as JSON).
+``GET /v1/models``, ``POST /v1/chat/completions``, ``GET /_stats`` (its counters, as JSON) and ``GET /_log``
+(``stats.log`` as JSON, in time order: ``[[seconds since the first request, outcome], ...]``).
 
 ``POST /v1/embeddings`` answers too when started with ``embeddings=True``.
 
@@ -23,10 +24,13 @@ answer carries the limit in headers, in OpenAI's form (``x-ratelimit-limit-reque
 ``x-ratelimit-remaining-requests: 9``, ``x-ratelimit-reset-requests: 100ms``), the IETF draft's
 (``headers="ietf"``: ``ratelimit-limit/-remaining/-reset``, whole seconds) or none
 (``headers="none"``); a request over the limit gets a 429 with ``retry-after`` (seconds, as a
-decimal) and is not counted as answered.
+decimal; none with ``retry_after=False``) and is not counted as answered. The limit is applied after
+the server's latency, or on arrival with ``refuse_at_once=True``: then a refusal comes back at once
+while an admitted request takes the latency, as from a gateway in front of a slow model.
 
 ``stats.log`` records every chat request: (time.monotonic(), body digest, outcome), the outcome
-being ``ok``, a fault's name, or ``limited``.
+being ``ok``, a fault's name, or ``limited``. The time is when the answer went out, except under a
+limit that refuses on arrival: then it is the arrival, when the limit admitted or refused the request.
 
 Run in a thread of the test process (``with FakeServer(...) as server``) or as its own process
 (``python tests/fakeserver.py --latency 0.05``, which prints ``READY <port>``), as the benchmarks do.
@@ -74,6 +78,8 @@ class RateLimit:
     per_minute: float
     burst: float | None = None
     headers: str = "openai"  # or "ietf", "none"
+    retry_after: bool = True  # False: a refusal says nothing about when to come back, as some gateways do
+    refuse_at_once: bool = False  # True: refused on arrival, before the latency (a gateway before a slow model)
 
     def __post_init__(self) -> None:
         self.capacity = self.burst or max(1.0, self.per_minute / 60)
@@ -95,7 +101,7 @@ class RateLimit:
         """The rate-limit headers of an answer (plus ``retry-after`` on a refusal)."""
         remaining = int(self.level)
         reset = (self.capacity - self.level) / self.rate
-        extra = {"retry-after": f"{(1 - self.level) / self.rate:.3f}"} if refused else {}
+        extra = {"retry-after": f"{(1 - self.level) / self.rate:.3f}"} if refused and self.retry_after else {}
         if self.headers == "openai":
             extra |= {
                 "x-ratelimit-limit-requests": f"{self.per_minute:g}",
@@ -141,7 +147,7 @@ class Stats:
             "faults": dict(self.faults),
             "answered_by_body": dict(self.answered_by_body),
             "duplicates": sum(count - 1 for count in self.answered_by_body.values()),
-            "first_received": self.log[0][0] if self.log else None,
+            "first_received": min((t for t, _, _ in self.log), default=None),
             "last_answered": max((t for t, _, outcome in self.log if outcome == "ok"), default=None),
         }
 
@@ -249,6 +255,10 @@ class FakeServer:
             await _send(writer, 200, data)
         elif method == "GET" and path == "/_stats":
             await _send(writer, 200, self.stats.as_json())
+        elif method == "GET" and path == "/_log":
+            log = sorted((moment, outcome) for moment, _, outcome in self.stats.log)
+            start = log[0][0] if log else 0.0
+            await _send(writer, 200, [[moment - start, outcome] for moment, outcome in log])
         elif method == "POST" and path.endswith("/embeddings") and self.embeddings:
             return await self._embed(writer, json.loads(body or b"{}"))
         elif method == "POST" and path.endswith("/chat/completions"):
@@ -260,6 +270,11 @@ class FakeServer:
     async def _chat(self, writer: asyncio.StreamWriter, headers: dict, body: dict[str, Any]) -> bool:
         self.stats.received += 1
         self.stats.authorization.add(headers.get("authorization", ""))
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        limit = self.rate_limit
+        arrived = time.monotonic()
+        if limit and limit.refuse_at_once and not limit.admit():
+            return await self._refuse(writer, digest)
         if self.latency:
             await asyncio.sleep(self.latency)
         if body.get("model") not in self.models:
@@ -270,12 +285,12 @@ class FakeServer:
             }
             await _send(writer, 404, {"error": error})
             return True
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-        if self.rate_limit and not self.rate_limit.admit():
+        if limit and not limit.refuse_at_once and not limit.admit():
             return await self._refuse(writer, digest)
         announced = self.rate_limit.announce(refused=False) if self.rate_limit else {}
         fault = self._draw_fault(digest, str(body["messages"][-1].get("content")))
-        self.stats.log.append((time.monotonic(), digest, fault or "ok"))
+        decided = arrived if limit and limit.refuse_at_once else time.monotonic()
+        self.stats.log.append((decided, digest, fault or "ok"))
         if fault:
             self.stats.faults[fault] += 1
             return await self._inject(writer, fault)
@@ -421,11 +436,17 @@ def main() -> None:
     parser.add_argument("--rpm-limit", type=float, default=0.0, help="enforce this many requests per minute")
     parser.add_argument("--rpm-burst", type=float, default=None, help="bucket size (default: one second's worth)")
     parser.add_argument("--rpm-headers", choices=("openai", "ietf", "none"), default="openai")
+    parser.add_argument("--rpm-no-retry-after", action="store_true", help="refuse without a retry-after header")
+    parser.add_argument("--rpm-at-once", action="store_true", help="refuse on arrival, before the latency")
     args = parser.parse_args()
     faults = Faults(
         **{f"rate_{n}": getattr(args, f"rate_{n}") for n in FAULTS}, retry_after=args.retry_after, seed=args.seed
     )
-    limit = RateLimit(args.rpm_limit, args.rpm_burst, args.rpm_headers) if args.rpm_limit else None
+    limit = (
+        RateLimit(args.rpm_limit, args.rpm_burst, args.rpm_headers, not args.rpm_no_retry_after, args.rpm_at_once)
+        if args.rpm_limit
+        else None
+    )
     server = FakeServer(latency=args.latency, faults=faults, port=args.port, rate_limit=limit)
 
     async def run() -> None:

@@ -9,8 +9,9 @@
     routes.py      ``via=``: where a batch is answered (here, or a route a layer above registers)
     cache.py       the content-addressed SQLite response cache
     retry.py       which failures to retry, and how long to wait
-    ratelimit.py   rate limits: the ones you set, and the one the server announces in its headers
-    adaptive.py    adaptive concurrency (AIMD): grows while the server keeps up, halves when it is full
+    ratelimit.py   rate limits: the ones you set, the one the server announces in its headers, and the one
+                   its 429s reveal when it announces none
+    adaptive.py    adaptive concurrency: a slow start, from 8 requests in flight up to the batch's maximum
     pricing.py     list prices (genai-prices, bundled; or price_per_million=), and what a response cost
     usage.py       what this process asked of models: connections, calls sent and from the cache, tokens, cost
     local.py       the embedded model: llama.cpp's llama-server on a loopback port, started on demand

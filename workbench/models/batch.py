@@ -7,8 +7,9 @@ The flow of one batch::
              ──▶ work queue: retries whose wait is over first, then fresh requests in order
                    ▲
                    │   workers (max_concurrency), each: a slot from the adaptive gate (adaptive.py)
-                   │     ─▶ the front of the queue ─▶ rate limiter (ratelimit.py: the limits you
-                   │     set, and the allowance the server's headers announce) ─▶ POST /chat/completions
+                   │     ─▶ the front of the queue ─▶ rate limiter (ratelimit.py: the limits you set,
+                   │     the allowance the server's headers announce, or the rate its 429s reveal)
+                   │     ─▶ POST /chat/completions
                    │        ├─ success: stored in the cache at once, then counted in the progress bar
                    │        └─ failure: classified (retry.py) ...
                    └──────────── ... retryable: back in the queue after its own wait (a timer,
@@ -16,7 +17,7 @@ The flow of one batch::
                                  otherwise, or out of retries: recorded in the row's ``error``
              ──▶ polars.DataFrame, one row per request, in input order
 
-Each answer's rate-limit headers feed the rate limiter, and each success or 429 feeds the gate.
+Each answer's rate-limit headers and status feed the rate limiter, and each success grows the gate.
 
 Identical requests in one batch get sample indexes 0, 1, 2, ... so that they are distinct samples
 with distinct cache keys, and the same on every re-run (``requests.py``).
@@ -189,8 +190,7 @@ class _BatchRun:
             fields = await self._send(request, ticket)
         except Exception as exc:  # every failure of one request becomes a row, never a crash
             failure = classify(exc)
-            self.limiter.observe(failure.headers, ticket)
-            self.gate.failed(rate_limited=failure.rate_limited, retry_after=failure.retry_after)
+            self.limiter.observe(failure.headers, ticket, failure.status)
             return failure
         self.gate.succeeded()
         return CachedResponse(**fields, latency_s=time.perf_counter() - started)
