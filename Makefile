@@ -40,6 +40,7 @@ lab: llama-server  ## JupyterLab on notebooks/
 bench: llama-server $(BIN)/.installed-test  ## benchmarks that print ratios measured side by side
 	$(BIN)/python bench/local_throughput.py
 	$(BIN)/python bench/client_overhead.py
+	$(BIN)/python bench/rate_limits.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/explore.py
 
