@@ -72,6 +72,7 @@ bench: llama-server $(BIN)/.installed-test  ## benchmarks that print ratios meas
 	$(BIN)/python bench/local_throughput.py
 	$(BIN)/python bench/local_threads.py --quick
 	$(BIN)/python bench/client_overhead.py
+	$(BIN)/python bench/rate_limits.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/explore.py
 
