@@ -175,47 +175,51 @@ def _models_dir(data_dir: str | Path | None) -> Path:
 
 def _chat_rows(frame: pl.DataFrame, folder: Path, **options: Any) -> Path:
     """The frame as chat JSONL, written by the same code as the OpenAI fine-tuning export."""
-    if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"finetune expects a polars DataFrame of chat rows, got {type(frame).__name__}.")
-    if frame.height == 0:
-        raise InputError(
-            "nothing to train on: the frame has no rows. If a filter or verifier rejected every sample, sample "
-            "more (a larger k or more items), raise the temperature, or loosen the filter."
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix="train-", suffix=".chat.jsonl", dir=folder)
-    os.close(handle)
-    os.chmod(name, 0o644)
-    try:
-        return openai_chat(frame, name, **options)
-    except InputError as error:
-        Path(name).unlink(missing_ok=True)
-        raise InputError(
-            f"the frame has no usable chat rows for fine-tuning: {error} Training needs a task (a 'task' column, "
-            "task_column=..., or the 'messages' a run table keeps) and a non-empty answer in 'response' per row."
-        ) from None
+    return _training_file(
+        frame,
+        folder,
+        ".chat.jsonl",
+        lambda name: openai_chat(frame, name, **options),
+        kind="chat rows",
+        empty="nothing to train on: the frame has no rows. If a filter or verifier rejected every sample, sample "
+        "more (a larger k or more items), raise the temperature, or loosen the filter.",
+        unusable="the frame has no usable chat rows for fine-tuning: {error} Training needs a task (a 'task' column, "
+        "task_column=..., or the 'messages' a run table keeps) and a non-empty answer in 'response' per row.",
+    )
 
 
 def _pair_rows(frame: pl.DataFrame, folder: Path, system: str | None) -> Path:
     """The pairs as TRL's conversational preference JSONL, written by the same code as that export."""
+    return _training_file(
+        frame,
+        folder,
+        ".pairs.jsonl",
+        lambda name: trl_preferences(frame, name, system=system),
+        kind="preference pairs",
+        empty="nothing to train on: the frame has no pairs. wb.preference_pairs says why when it finds none; sample "
+        "more answers per item so that some differ.",
+        unusable="the frame has no usable preference pairs for method='dpo': {error} Make them with "
+        "wb.preference_pairs(samples, by=...): columns prompt, chosen and rejected, two different answers.",
+    )
+
+
+def _training_file(
+    frame: pl.DataFrame, folder: Path, suffix: str, write: Any, *, kind: str, empty: str, unusable: str
+) -> Path:
+    """``write(name)`` into a new file in ``folder``; an empty or unusable frame is an InputError and leaves no file."""
     if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"finetune expects a polars DataFrame of preference pairs, got {type(frame).__name__}.")
+        raise TypeError(f"finetune expects a polars DataFrame of {kind}, got {type(frame).__name__}.")
     if frame.height == 0:
-        raise InputError(
-            "nothing to train on: the frame has no pairs. wb.preference_pairs says why when it finds none; sample "
-            "more answers per item so that some differ."
-        )
+        raise InputError(empty)
     folder.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix="train-", suffix=".pairs.jsonl", dir=folder)
+    handle, name = tempfile.mkstemp(prefix="train-", suffix=suffix, dir=folder)
     os.close(handle)
+    os.chmod(name, 0o644)
     try:
-        return trl_preferences(frame, name, system=system)
+        return write(name)
     except InputError as error:
         Path(name).unlink(missing_ok=True)
-        raise InputError(
-            f"the frame has no usable preference pairs for method='dpo': {error} Make them with "
-            "wb.preference_pairs(samples, by=...): columns prompt, chosen and rejected, two different answers."
-        ) from None
+        raise InputError(unusable.format(error=error)) from None
 
 
 def _file_sha256(path: Path) -> str:
