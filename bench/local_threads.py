@@ -4,18 +4,14 @@
     python bench/local_threads.py --quick    # 1 repeat
 
 The old rule gave llama-server every core; the new one (``compute_threads`` in workbench/models/local.py) leaves
-the cores the 1-minute load average says are busy, and takes at least one. For each condition, {old, new} x {alone,
-beside one busy process}, a fresh server (its own temporary data dir) starts with the thread count forced through
-``WORKBENCH_LOCAL_THREADS``, serves the requests through ``llm.chat_many`` (cache off, 8 slots), and stops. The busy
-process is a second Python spinning in a loop at normal priority, started before the requests and killed after.
+the cores other work keeps busy when the server starts (``busy_cores``: the machine's busy time over half a
+second), and takes at least one. For each condition, {old, new} x {alone, beside one busy process}, a fresh server
+(its own temporary data dir) starts and serves the requests through ``llm.chat_many`` (cache off, 8 slots), and
+stops. The busy process is a second Python spinning in a loop at normal priority, started before the server (so
+the new rule sees it, as it would see any program already running) and killed after. The old rule's count is
+forced through ``WORKBENCH_LOCAL_THREADS``; the new rule's is the server's own choice, read back from its log.
 Aggregate tokens/s = completion tokens / wall seconds: the median and range over ``--repeats`` runs, the order of
 the conditions reversed every other repeat.
-
-The new rule's counts come from the load average read once at the start, before this script runs anything (read
-later, it would count this script's own previous server): alone ``compute_threads(cores, load)``, beside the busy
-process ``compute_threads(cores, load + 1)``. The load average lags a freshly started competitor by about a minute,
-so the rule is given the competitor's load directly instead of what it would read. ``--load 0`` asks what the rule
-does on an idle machine (the runs themselves still share the machine with whatever else runs).
 """
 
 from __future__ import annotations
@@ -34,7 +30,7 @@ from pathlib import Path
 from local_throughput import requests_for, workbench_run
 
 import workbench as wb
-from workbench.models.local import compute_threads, stop_all
+from workbench.models.local import busy_cores, stop_all
 
 THREADS_ENV = "WORKBENCH_LOCAL_THREADS"
 CONDITIONS = [("old", False), ("old", True), ("new", False), ("new", True)]  # (rule, beside a busy process)
@@ -47,16 +43,6 @@ def label(rule: str, busy: bool) -> str:
 def cores() -> int:
     """The cores this process may use, counted as compute_threads counts them."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def rule_threads(count: int, load: float) -> int:
-    """What the new rule chooses for ``count`` cores and a 1-minute load of ``load`` (the override unset)."""
-    saved = os.environ.pop(THREADS_ENV, None)
-    try:
-        return compute_threads(count, load)
-    finally:
-        if saved is not None:
-            os.environ[THREADS_ENV] = saved
 
 
 def busiest() -> str:
@@ -74,15 +60,19 @@ def served_threads(data_dir: Path) -> str:
     return "?"
 
 
-def run_condition(threads: int, busy: bool, prompts: list[str], args: argparse.Namespace) -> tuple[int, float, str]:
-    """Completion tokens and wall seconds on a fresh server with ``threads`` threads, and the count it reported."""
-    os.environ[THREADS_ENV] = str(threads)
+def run_condition(rule: str, busy: bool, prompts: list[str], args: argparse.Namespace) -> tuple[int, float, str]:
+    """Completion tokens and wall seconds on a fresh server under ``rule``, and the thread count it reported."""
+    if rule == "old":
+        os.environ[THREADS_ENV] = str(cores())
+    else:
+        os.environ.pop(THREADS_ENV, None)  # the server decides, as it does for a user
     data_dir = Path(tempfile.mkdtemp(prefix="wb-threads-"))
     spinner = None
     try:
-        llm = wb.connect(data_dir=data_dir, local_slots=args.concurrency)
         if busy:
             spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            time.sleep(0.5)
+        llm = wb.connect(data_dir=data_dir, local_slots=args.concurrency)
         workbench_run(llm, prompts[:2], 2, 8)  # warm up
         tokens, wall = workbench_run(llm, prompts, args.concurrency, args.max_tokens)
         return tokens, wall, served_threads(data_dir)
@@ -101,31 +91,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="requests at once, and the server's slots")
     parser.add_argument("--repeats", type=int, default=3, help="runs of the 4 conditions (order alternates)")
     parser.add_argument("--quick", action="store_true", help="1 repeat")
-    parser.add_argument("--load", type=float, help="the load the new rule is given alone (default: the one read)")
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
     os.environ.pop(THREADS_ENV, None)
 
-    count, load_start = cores(), os.getloadavg()[0]
-    load = load_start if args.load is None else args.load
-    threads = {("old", False): count, ("old", True): count}
-    threads["new", False] = rule_threads(count, load)
-    threads["new", True] = rule_threads(count, load + 1)
-    print(f"{count} cores; 1-minute load average at the start {load_start:.2f}")
+    count, busy_start, load_start = cores(), busy_cores(1.0), os.getloadavg()[0]
+    print(f"{count} cores; busy at the start {busy_start:.2f} cores (1-minute load average {load_start:.2f})")
     print(f"running at the start: {busiest()}")
-    if load_start >= 0.5:
+    if busy_start >= 0.5:
         print(
-            f"NOTE: the machine was not idle (load {load_start:.2f} on {count} cores): 'alone' means beside whatever "
-            "else was running then, not on an idle machine; compare the conditions within this run."
+            f"NOTE: the machine was not idle ({busy_start:.2f} cores busy): 'alone' means beside whatever else was "
+            "running then, not on an idle machine; compare the conditions within this run."
         )
     print(f"old rule: {count} threads (every core), alone and beside the busy process")
-    source = "read at the start" if args.load is None else "given with --load"
-    print(f"new rule, alone: compute_threads({count}, load={load:.2f}) = {threads['new', False]}  (load {source})")
-    print(
-        f"new rule, beside the busy process: compute_threads({count}, load={load:.2f} + 1) = {threads['new', True]}"
-        "  (the load average lags a freshly started competitor by about a minute, so the rule's decision was given"
-        " the competitor's load directly)"
-    )
+    print("new rule: compute_threads() when each server starts (the server's own choice, read from its log)")
     prompts = requests_for(args.requests)
     print(
         f"{args.requests} requests of at most {args.max_tokens} tokens, concurrency {args.concurrency}, "
@@ -133,21 +112,23 @@ def main() -> None:
     )
 
     rates: dict[tuple[str, bool], list[float]] = {key: [] for key in CONDITIONS}
+    chosen: dict[tuple[str, bool], set[str]] = {key: set() for key in CONDITIONS}
     for repeat in range(repeats):
         for key in CONDITIONS if repeat % 2 == 0 else CONDITIONS[::-1]:
-            load_now = os.getloadavg()[0]
-            tokens, wall, served = run_condition(threads[key], key[1], prompts, args)
+            busy_now = busy_cores()
+            tokens, wall, served = run_condition(*key, prompts, args)
             rates[key].append(tokens / wall)
+            chosen[key].add(served)
             print(
-                f"repeat {repeat + 1}  {label(*key):<18} threads {threads[key]} (server says {served})  "
-                f"{tokens:>5} tokens {wall:6.1f} s {tokens / wall:7.1f} t/s  (load {load_now:.2f} before)"
+                f"repeat {repeat + 1}  {label(*key):<18} threads {served}  {tokens:>5} tokens {wall:6.1f} s "
+                f"{tokens / wall:7.1f} t/s  ({busy_now:.2f} cores busy before)"
             )
 
     median = {key: statistics.median(values) for key, values in rates.items()}
     print(f"\n{'condition':<18}  {'threads':>7}  {'median t/s':>10}  range")
     for key in CONDITIONS:
         span = f"{min(rates[key]):.0f}-{max(rates[key]):.0f}"
-        print(f"{label(*key):<18}  {threads[key]:>7}  {median[key]:>10.1f}  {span}")
+        print(f"{label(*key):<18}  {'/'.join(sorted(chosen[key])):>7}  {median[key]:>10.1f}  {span}")
     old_ratio = median["old", True] / median["old", False]
     new_ratio = median["new", True] / median["new", False]
     print(f"\nbeside a busy process / alone: old rule {old_ratio:.2f}x, new rule {new_ratio:.2f}x")

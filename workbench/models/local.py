@@ -34,12 +34,14 @@ __all__ = [
     "DEFAULT_CONTEXT",
     "DEFAULT_SLOTS",
     "LocalServer",
+    "busy_cores",
     "compute_threads",
     "default_model_path",
     "fingerprint",
     "llama_cpp_source_dir",
     "llama_server_path",
     "local_server",
+    "running_servers",
     "stop_all",
 ]
 
@@ -60,14 +62,14 @@ _servers: dict[tuple, LocalServer] = {}
 _lock = threading.Lock()
 
 
-def compute_threads(cores: int | None = None, load: float | None = None) -> int:
+def compute_threads(cores: int | None = None, busy: float | None = None) -> int:
     """Threads for llama-server's compute: the cores this process may use, less those other work keeps busy.
 
     llama.cpp's threads meet at a barrier after every step and spin while they wait, so a thread that another
-    process keeps off its core stalls all of them. On 2 cores, 16 requests at concurrency 8: 246 tokens/s
-    with 2 threads alone, 77 with 2 threads beside one busy process, 148-150 with 1 thread alone or beside
-    it. So at start the server leaves the cores the 1-minute load average says are busy (rounded), and
-    takes at least one. ``WORKBENCH_LOCAL_THREADS`` fixes the number.
+    process keeps off its core stalls all of them. On 2 cores, 16 requests at concurrency 8
+    (``bench/local_threads.py``, quiet machine): 174 tokens/s with 2 threads alone but 3.5 beside one busy
+    process; 1 thread 100 alone and 96 beside it. So at start the server leaves the cores :func:`busy_cores`
+    finds busy (rounded), and takes at least one. ``WORKBENCH_LOCAL_THREADS`` fixes the number.
     """
     fixed = os.environ.get("WORKBENCH_LOCAL_THREADS")
     if fixed:
@@ -78,8 +80,36 @@ def compute_threads(cores: int | None = None, load: float | None = None) -> int:
         return int(fixed)
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    load = os.getloadavg()[0] if load is None else load
-    return max(1, min(cores, cores - int(load + 0.5)))
+    busy = busy_cores() if busy is None else busy
+    return max(1, min(cores, cores - int(busy + 0.5)))
+
+
+def busy_cores(window: float = 0.5) -> float:
+    """How many cores other work keeps busy now: the machine's busy time over ``window`` seconds, in cores.
+
+    Read from Linux's ``/proc/stat`` (elsewhere: the 1-minute load average). Not the load average on Linux:
+    it remembers the last minute, so a server started right after another job of our own (the next notebook,
+    the next test, the next generation of ``self_train``) counted that finished job as a competitor and took
+    one thread where two were free: notebooks 01 and 02 ran in 175 s instead of 124 s on an idle machine.
+    """
+    first = _cpu_times()
+    if first is None:
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    time.sleep(window)
+    second = _cpu_times()
+    busy, total = second[0] - first[0], second[1] - first[1]
+    return (os.cpu_count() or 1) * busy / total if total > 0 else 0.0
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all cores since boot, from /proc/stat's first line (None off Linux)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return user + nice + system + irq + softirq + steal, sum(fields[:8])
 
 
 def http_threads(slots: int) -> int:
@@ -367,6 +397,12 @@ def _model_file(path: Path, what: str) -> Path:
             "convert a Hugging Face model with llama.cpp's convert_hf_to_gguf.py (see llama_cpp_source_dir())."
         )
     return path
+
+
+def running_servers() -> list[LocalServer]:
+    """The local servers this process started and has not stopped (up, or coming back after a crash)."""
+    with _lock:
+        return [server for server in _servers.values() if server.supervised]
 
 
 @atexit.register

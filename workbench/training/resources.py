@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ConfigError, ResourceError
+from ..models.local import busy_cores
 from .settings import TrainingSettings
 
 __all__ = ["ResourceError", "check_resources", "resources_needed", "training_threads"]
@@ -68,8 +69,8 @@ def _free_disk(folder: Path) -> float:
 
 
 def training_threads() -> int:
-    """Threads for torch: ``$WORKBENCH_TRAIN_THREADS`` if set, else the cores not already busy (1-minute
-    load average), at least one.
+    """Threads for torch: ``$WORKBENCH_TRAIN_THREADS`` if set, else the cores other work does not keep busy
+    now (:func:`~workbench.models.local.busy_cores`), at least one.
 
     On a shared 2-core machine under load, two contending threads trained five times slower than one.
     """
@@ -79,5 +80,4 @@ def training_threads() -> int:
             raise ConfigError(f"WORKBENCH_TRAIN_THREADS must be a whole number of threads, 1 or more; got {fixed!r}.")
         return int(fixed)
     cores = os.cpu_count() or 1
-    idle = cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else cores
-    return max(1, min(cores, round(idle)))
+    return max(1, min(cores, round(cores - busy_cores())))
