@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fakeserver import FakeServer, Faults  # noqa: E402
 
 import workbench as wb  # noqa: E402
+from workbench.models.local import running_servers  # noqa: E402
 
 SECRET = "sk-test-THIS-KEY-MUST-NEVER-BE-STORED-0123456789"
 
@@ -48,10 +49,30 @@ def connect_to(data_dir: Path) -> Callable[..., wb.LLM]:
     return connect
 
 
+# The embedded servers the whole run shares (local_llm's); a test file's other servers stop when the file ends.
+SESSION_SERVERS: set[str] = set()
+
+
 @pytest.fixture(scope="session")
 def local_llm(tmp_path_factory) -> wb.LLM:
     """The embedded model (started once for the whole run), with its own empty cache."""
-    return wb.connect(data_dir=tmp_path_factory.mktemp("local-data"))
+    llm = wb.connect(data_dir=tmp_path_factory.mktemp("local-data"))
+    SESSION_SERVERS.add(llm.base_url)
+    return llm
+
+
+@pytest.fixture(autouse=True, scope="module")
+def servers_stop_with_their_test_file() -> Iterator[None]:
+    """Stop the embedded servers a test file started (LoRA adapters, other slot counts) when the file ends.
+
+    A server stays up until its process exits, so without this the suite kept every test file's servers (each
+    about 0.9 GB with its 8 slots) beside the next file's, to the end of the run.
+    """
+    before = {id(server) for server in running_servers()}
+    yield
+    for server in running_servers():
+        if id(server) not in before and server.base_url not in SESSION_SERVERS:
+            server.stop()
 
 
 # The fast loop (`make check`: `pytest -m "not slow" tests`) leaves out what takes minutes on 2 cores; `make test` runs
