@@ -6,15 +6,18 @@ import ast
 import importlib.metadata
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from functools import cache
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
 from workbench.generation.estimate import BPE_REQUIREMENT
+from workbench.generation.grids import shipped_data_dir
 from workbench.grading.tasks.ifeval import LM_EVAL_REQUIREMENT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +171,28 @@ def test_every_test_the_fast_loop_leaves_out_by_name_still_exists():
         if f"def {test}(" not in (ROOT / "tests" / file).read_text():
             missing.append(name)
     assert not missing, f"renamed or gone, so no longer left out of `make check`: {missing}"
+
+
+def test_a_wheel_carries_the_shipped_seeds_personas_rubrics_and_reference(tmp_path):
+    """A class installs from a wheelhouse (notebooks/README.md), not from the repository: the wheel must hold the
+    files the package reads (rubrics by name, seed tasks, personas), or notebooks 02, 03 and 07 fail there."""
+    source = tmp_path / "source"  # built from a copy: an in-tree build would leave build/ in the repository
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "workbench", source / "workbench", ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(source)],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("workbench-*.whl")
+    in_wheel = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        f"workbench/shipped/{path.relative_to(shipped_data_dir()).as_posix()}"
+        for path in shipped_data_dir().rglob("*")
+        if path.is_file()
+    }
+    assert len(shipped) >= 7 and "workbench/shipped/rubrics/math_word_problem.json" in shipped
+    assert shipped <= in_wheel, f"not in the wheel: {sorted(shipped - in_wheel)}"

@@ -1,6 +1,6 @@
 """Contamination: rows that share a long word n-gram with a reference set (a benchmark, a held-out split).
 
-flagged = wb.contamination(deduped, "data/reference/benchmark_sample.jsonl")
+flagged = wb.contamination(deduped, "my_benchmark.jsonl")   # a JSONL file, a list of texts or a frame
 """
 
 from __future__ import annotations

@@ -22,8 +22,12 @@ __all__ = ["as_variables", "grid", "personas", "sample_grid", "shipped_data_dir"
 
 
 def shipped_data_dir() -> Path:
-    """The repository's ``data/`` folder, where seed tasks, personas and rubrics ship."""
-    return Path(__file__).resolve().parents[2] / "data"
+    """The folder inside the package where seed tasks, personas, rubrics and the reference sample ship.
+
+    Inside the package (``workbench/shipped/``, declared as package data), so that an install from a wheel — a
+    class's wheelhouse, ``pip install git+...`` — has them too; the repository's ``data/`` holds what runs write.
+    """
+    return Path(__file__).resolve().parents[1] / "shipped"
 
 
 def grid(**axes: Any) -> pl.DataFrame:
@@ -104,7 +108,7 @@ def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def personas(path: str | Path | None = None) -> pl.DataFrame:
-    """The shipped personas (``data/personas.jsonl``): columns ``persona_id``, ``persona``, ``domain``."""
+    """The shipped personas (``workbench/shipped/personas.jsonl``): columns ``persona_id``, ``persona``, ``domain``."""
     path = Path(path) if path else shipped_data_dir() / "personas.jsonl"
     if not path.is_file():
         raise InputError(f"no personas file at {path}.")

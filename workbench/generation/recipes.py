@@ -65,7 +65,8 @@ ROUGE_THRESHOLD = 0.7
 
 
 def load_seed_tasks(path: str | Path | None = None) -> pl.DataFrame:
-    """The shipped seed tasks (``data/seeds/seed_tasks.jsonl``): id, instruction, input, output, category."""
+    """The shipped seed tasks (``workbench/shipped/seeds/seed_tasks.jsonl``): id, instruction, input, output and
+    category."""
     path = Path(path) if path else shipped_data_dir() / "seeds" / "seed_tasks.jsonl"
     if not path.is_file():
         raise InputError(f"no seed-task file at {path}.")

@@ -2,7 +2,7 @@
 
 rubric = wb.Rubric("Is the problem solvable and the answer correct?", scale=(1, 5),
                    levels={1: "unsolvable or wrong", 5: "clear, solvable, correct"})
-wb.Rubric.load("math_word_problem")      # one of the rubrics shipped in data/rubrics/
+wb.Rubric.load("math_word_problem")      # one of the rubrics shipped in workbench/shipped/rubrics/
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class Rubric:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> Rubric:
-        """A rubric from a JSON file, or by the name of one shipped in ``data/rubrics/``."""
+        """A rubric from a JSON file, or by the name of one shipped in ``workbench/shipped/rubrics/``."""
         path = Path(name_or_path)
         if not path.is_file():
             path = shipped_data_dir() / "rubrics" / f"{name_or_path}.json"
