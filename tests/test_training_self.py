@@ -178,6 +178,11 @@ def test_generations_are_measured_and_a_second_identical_call_trains_and_samples
     same = ["iteration", "arm", "heldout_correct", "entropy", "self_bleu", "rows_trained"]
     assert again.table.select(same).equals(first.table.select(same))
 
+    other_seed = wb.self_train(ECHO, **{**options, "iterations": 1, "seed": 1})  # new samples of the same items
+    assert set(other_seed.heldout["item_id"]) == set(first.heldout["item_id"])
+    assert set(other_seed.samples["item_id"]) == set(first.samples["item_id"])
+    assert not other_seed.samples["cached"].any()
+
 
 @pytest.mark.local_model
 @pytest.mark.train

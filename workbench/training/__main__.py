@@ -7,9 +7,10 @@
 
 With several ``--data`` or ``--seeds`` every combination runs (in that order; the cache and the model keys make a
 rerun resume where it stopped), each table is printed, and then one table over the seeds: the mean held-out rate,
-the spread between seeds, one run's 95% interval, and a paired test over items (each item's gain summed over the
-seeds, ``sign_flip``) against the base and, for DPO, against the supervised arm at equal data. ``--save DIR``
-writes each run's table and per-item verdicts as Parquet and everything printed to ``DIR/tables.txt``.
+the spread between seeds, one run's 95% interval, and a paired test over items (the run seeds share their items,
+drawn by ``--item-seed``; each item's gain summed over the seeds, ``sign_flip``) against the base and, for DPO,
+against the supervised arm at equal data. ``--save DIR`` writes each run's table and per-item verdicts as Parquet
+and everything printed to ``DIR/tables.txt``.
 
 A module of its own, so that running it does not import ``self_train`` twice (once through ``workbench``).
 """
@@ -49,7 +50,8 @@ def main() -> None:
     parser.add_argument("--method", default="sft", choices=["sft", "dpo"])
     parser.add_argument("--arms", default=None, help=f"comma-separated; sft default: {','.join(ARMS)}")
     parser.add_argument("--data", default="replace", help=f"comma-separated, of {', '.join(DATA)}")
-    parser.add_argument("--seeds", default="0", help="comma-separated run seeds")
+    parser.add_argument("--seeds", default="0", help="comma-separated run seeds (sampling and training)")
+    parser.add_argument("--item-seed", type=int, default=0, help="draws the items, the same for every run seed")
     parser.add_argument("--mode", default="lora", choices=["lora", "full"])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=None)
@@ -105,6 +107,7 @@ def _run(args: argparse.Namespace, data: str, seed: int) -> SelfTraining:
         nll=args.nll,
         margin=args.margin,
         seed=seed,
+        item_seed=args.item_seed,
         base=args.base,
         data_dir=args.data_dir,
     )

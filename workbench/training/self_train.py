@@ -44,7 +44,7 @@ import polars as pl
 
 from ..curation.contamination import contamination
 from ..curation.dedup import normalise
-from ..errors import InputError, check_counts, check_numbers
+from ..errors import InputError, check_counts, check_numbers, check_type
 from ..grading.stats import mcnemar, wilson
 from ..models.client import LLM
 from ..models.connect import connect
@@ -235,6 +235,7 @@ def self_train(
     nll: float | None = None,
     margin: float = 1.0,
     seed: int = 0,
+    item_seed: int = 0,
     base: str | Path | None = None,
     data_dir: str | Path | None = None,
     progress: bool = True,
@@ -248,7 +249,9 @@ def self_train(
     (``wb.finetune``). ``data``: ``"replace"`` or ``"accumulate"``. ``margin``: the judge-score gap of a judge
     pair. ``serve(path)`` returns the ``LLM`` that answers with the GGUF at ``path`` (None: the base); by default
     ``wb.connect(local_model=path)``, the embedded llama.cpp server. ``judge`` grades for the judge and compare
-    arms (default: the base model, the same judge every generation).
+    arms (default: the base model, the same judge every generation). ``seed`` seeds the sampling and the training;
+    ``item_seed`` draws the training and held-out items, the same for every ``seed`` (as ``--item-seed`` does in
+    the strategy experiment), so that runs over several seeds measure the same items and compare item by item.
     """
     started = time.perf_counter()
     check_counts(iterations=iterations, k=k, train_items=train_items, heldout_items=heldout_items, epochs=epochs)
@@ -262,7 +265,8 @@ def self_train(
     arms = tuple(arms) if arms is not None else (DEFAULT_DPO_ARMS if method == "dpo" else ARMS)
     check_arms(arms, method)
     task = _task(task)
-    train, heldout = split_items(task, train_items, heldout_items, seed)
+    check_type(item_seed, int, "item_seed", "a whole number")
+    train, heldout = split_items(task, train_items, heldout_items, item_seed)
     options = {"data_dir": data_dir} if data_dir else {}
     served = _Served(serve, options)
     run = _Run(task, train, heldout, arms, method, data, served, progress, seed, iterations)
