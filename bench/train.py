@@ -50,7 +50,7 @@ print(json.dumps({"path": str(tuned.path), "adapter": str(tuned.adapter), **tune
 
 def train(mode: str, method: str, rows: int, epochs: int, data_dir: Path) -> dict:
     command = [sys.executable, "-c", TRAIN_ONE, json.dumps(PAIRS[:rows]), str(epochs), mode, method, str(data_dir)]
-    # Both modes on the same threads: left to the load average, the second run saw the first's load and took one.
+    # Both modes on the same threads: left to the machine's load, the second run could count the first and take one.
     env = {**os.environ, "WORKBENCH_TRAIN_THREADS": os.environ.get("WORKBENCH_TRAIN_THREADS", str(os.cpu_count()))}
     env["PYTHONPATH"] = str(REPO)  # this copy of the package, wherever the venv installed one
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)

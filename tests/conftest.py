@@ -68,10 +68,10 @@ def servers_stop_with_their_test_file() -> Iterator[None]:
     A server stays up until its process exits, so without this the suite kept every test file's servers (each
     about 0.9 GB with its 8 slots) beside the next file's, to the end of the run.
     """
-    before = {id(server) for server in running_servers()}
+    before = running_servers()
     yield
     for server in running_servers():
-        if id(server) not in before and server.base_url not in SESSION_SERVERS:
+        if not any(server is old for old in before) and server.base_url not in SESSION_SERVERS:
             server.stop()
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "LocalServer",
     "busy_cores",
     "compute_threads",
+    "free_cores",
     "default_model_path",
     "fingerprint",
     "llama_cpp_source_dir",
@@ -68,8 +69,8 @@ def compute_threads(cores: int | None = None, busy: float | None = None) -> int:
     llama.cpp's threads meet at a barrier after every step and spin while they wait, so a thread that another
     process keeps off its core stalls all of them. On 2 cores, 16 requests at concurrency 8
     (``bench/local_threads.py``, quiet machine): 174 tokens/s with 2 threads alone but 3.5 beside one busy
-    process; 1 thread 100 alone and 96 beside it. So at start the server leaves the cores :func:`busy_cores`
-    finds busy (rounded), and takes at least one. ``WORKBENCH_LOCAL_THREADS`` fixes the number.
+    process; 1 thread 100 alone and 96 beside it. So the server takes :func:`free_cores`.
+    ``WORKBENCH_LOCAL_THREADS`` fixes the number.
     """
     fixed = os.environ.get("WORKBENCH_LOCAL_THREADS")
     if fixed:
@@ -78,38 +79,67 @@ def compute_threads(cores: int | None = None, busy: float | None = None) -> int:
                 f"WORKBENCH_LOCAL_THREADS must be a whole number of threads, 1 or more; got {fixed!r}."
             )
         return int(fixed)
+    return free_cores(cores, busy)
+
+
+def free_cores(cores: int | None = None, busy: float | None = None) -> int:
+    """The cores this process may use (``cores``) less those other work keeps busy (``busy``, rounded), at least 1.
+
+    By default ``cores`` is the process's CPU affinity and ``busy`` is measured now (:func:`busy_cores`).
+    """
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = len(_allowed_cpus()) or os.cpu_count() or 1
     busy = busy_cores() if busy is None else busy
     return max(1, min(cores, cores - int(busy + 0.5)))
 
 
 def busy_cores(window: float = 0.5) -> float:
-    """How many cores other work keeps busy now: the machine's busy time over ``window`` seconds, in cores.
+    """How many of this process's cores other work keeps busy now: their busy time over ``window`` seconds.
 
-    Read from Linux's ``/proc/stat`` (elsewhere: the 1-minute load average). Not the load average on Linux:
-    it remembers the last minute, so a server started right after another job of our own (the next notebook,
-    the next test, the next generation of ``self_train``) counted that finished job as a competitor and took
-    one thread where two were free: notebooks 01 and 02 ran in 175 s instead of 124 s on an idle machine.
+    On Linux, read from ``/proc/stat``'s per-CPU lines, for the CPUs this process may run on; elsewhere, the 1-minute
+    load average. Not the load average on Linux: it remembers the last minute, so a server started right after
+    another job of our own (the next notebook, the next test) counted that finished job as a competitor and took
+    one thread where two were free: notebooks 01 and 02 from a cold cache ran in 185-193 s against 104-118 s with
+    every core, and in 113-116 s with this measure (``bench/notebook_threads.sh``).
     """
     first = _cpu_times()
-    if first is None:
-        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    time.sleep(window)
-    second = _cpu_times()
-    busy, total = second[0] - first[0], second[1] - first[1]
-    return (os.cpu_count() or 1) * busy / total if total > 0 else 0.0
+    if first:
+        time.sleep(window)
+        second = _cpu_times()
+        if second:
+            allowed = _allowed_cpus()
+            cpus = [cpu for cpu in second if cpu in first and cpu in allowed] or [cpu for cpu in second if cpu in first]
+            shares = []
+            for cpu in cpus:
+                busy, total = second[cpu][0] - first[cpu][0], second[cpu][1] - first[cpu][1]
+                shares.append(busy / total if total > 0 else 0.0)
+            return sum(shares)
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
-def _cpu_times() -> tuple[int, int] | None:
-    """(busy, total) clock ticks of all cores since boot, from /proc/stat's first line (None off Linux)."""
+def _allowed_cpus() -> set[int]:
+    """The CPUs this process may run on (empty where the system cannot say)."""
+    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+
+def _cpu_times() -> dict[int, tuple[int, int]]:
+    """Each CPU's (busy, total) clock ticks since boot, from /proc/stat's ``cpuN`` lines (empty off Linux).
+
+    Busy is user + nice + system + irq + softirq + steal; idle and iowait are not (guest time is inside user).
+    """
+    times: dict[int, tuple[int, int]] = {}
     try:
         with open("/proc/stat") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:9]]
+            for line in stat:
+                name, *values = line.split()
+                if not (name.startswith("cpu") and name[3:].isdigit()):
+                    continue
+                user, nice, system, idle, iowait, irq, softirq, steal = ([int(v) for v in values[:8]] + [0] * 8)[:8]
+                busy = user + nice + system + irq + softirq + steal
+                times[int(name[3:])] = (busy, busy + idle + iowait)
     except (OSError, ValueError):
-        return None
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return user + nice + system + irq + softirq + steal, sum(fields[:8])
+        return {}
+    return times
 
 
 def http_threads(slots: int) -> int:

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ConfigError, ResourceError
-from ..models.local import busy_cores
+from ..models.local import free_cores
 from .settings import TrainingSettings
 
 __all__ = ["ResourceError", "check_resources", "resources_needed", "training_threads"]
@@ -70,7 +70,7 @@ def _free_disk(folder: Path) -> float:
 
 def training_threads() -> int:
     """Threads for torch: ``$WORKBENCH_TRAIN_THREADS`` if set, else the cores other work does not keep busy
-    now (:func:`~workbench.models.local.busy_cores`), at least one.
+    now (:func:`~workbench.models.local.free_cores`, as for the embedded server), at least one.
 
     On a shared 2-core machine under load, two contending threads trained five times slower than one.
     """
@@ -79,5 +79,4 @@ def training_threads() -> int:
         if not fixed.isdigit() or int(fixed) < 1:
             raise ConfigError(f"WORKBENCH_TRAIN_THREADS must be a whole number of threads, 1 or more; got {fixed!r}.")
         return int(fixed)
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, round(cores - busy_cores())))
+    return free_cores()
