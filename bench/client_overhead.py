@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,17 +38,9 @@ sys.path.insert(0, str(ROOT))
 import workbench as wb  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key"
+sys.path.insert(0, str(ROOT / "tests"))  # the fake server (standard library only: no workbench comes with it)
 
-
-def start_server(*flags: str) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fakeserver.py"), *flags], stdout=subprocess.PIPE, text=True
-    )
-    line = process.stdout.readline().split()
-    if line[:1] != ["READY"]:
-        process.kill()
-        raise SystemExit(f"the fake server did not start: {line}")
-    return process, f"http://127.0.0.1:{line[1]}/v1"
+from fakeserver import start_process as start_server  # noqa: E402
 
 
 def messages(count: int, tag: str) -> list[list[dict]]:

@@ -44,6 +44,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-bench-not-a-real-key"
+sys.path.insert(0, str(ROOT / "tests"))  # the fake server (standard library only: no workbench comes with it)
+
+from fakeserver import start_process as start_server  # noqa: E402
 
 SERVERS = {  # name: fake server flags besides the limit
     "retry-after": ["--latency", "0.02"],
@@ -66,17 +69,6 @@ def client(args: argparse.Namespace) -> None:
         wall = time.perf_counter() - started
         llm.cache.close()
     print(json.dumps({"wall": wall, "errors": int(table["error"].is_not_null().sum()), "workbench": wb.__file__}))
-
-
-def start_server(*flags: str) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fakeserver.py"), *flags], stdout=subprocess.PIPE, text=True
-    )
-    line = process.stdout.readline().split()
-    if line[:1] != ["READY"]:
-        process.kill()
-        raise SystemExit(f"the fake server did not start: {line}")
-    return process, f"http://127.0.0.1:{line[1]}/v1"
 
 
 def server_log(base_url: str) -> list[tuple[float, str]]:

@@ -45,6 +45,8 @@ import hashlib
 import json
 import math
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -423,6 +425,19 @@ async def _send_raw(writer, status: int, payload: bytes, content_type: str, extr
     head += [f"{name}: {value}" for name, value in (extra or {}).items()]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
     await writer.drain()
+
+
+def start_process(*flags: str) -> tuple[subprocess.Popen, str]:
+    """This server in a process of its own, as the benchmarks run it: the process and its base URL.
+
+    ``flags`` are the command line's (``"--latency", "0.05"``, ``"--rpm-limit", "300"``); the caller kills the process.
+    """
+    process = subprocess.Popen([sys.executable, __file__, *flags], stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline().split()
+    if line[:1] != ["READY"]:
+        process.kill()
+        raise SystemExit(f"the fake server did not start: {line}")
+    return process, f"http://127.0.0.1:{line[1]}/v1"
 
 
 def main() -> None:
