@@ -179,6 +179,32 @@ def test_a_keyboard_interrupt_of_the_sync_call_keeps_what_arrived(fake_server, c
     assert server.stats.received - received == 60 - kept
 
 
+def test_threads_that_open_a_new_cache_at_once_share_one(fake_server, connect_to, tmp_path):
+    """A batch and another thread (a progress poll, the interrupt above) both reach for a cache not yet opened."""
+    for trial in range(10):
+        opened, errors = caches_opened_at_once(connect_to(fake_server(), data_dir=tmp_path / str(trial)), threads=8)
+        assert not errors and len({id(cache) for cache in opened}) == 1  # before the lock: two, or 'database is locked'
+
+
+def caches_opened_at_once(llm, threads: int) -> tuple[list, list]:
+    """``llm.cache`` from ``threads`` threads released together: the caches they got, and what they raised."""
+    barrier, opened, errors = threading.Barrier(threads), [], []
+
+    def open_cache() -> None:
+        barrier.wait()
+        try:
+            opened.append(llm.cache)
+        except Exception as exc:
+            errors.append(exc)
+
+    started = [threading.Thread(target=open_cache) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return opened, errors
+
+
 def settled(server, quiet: float = 0.3) -> int:
     """The server's count of received requests once it has stopped changing for ``quiet`` seconds."""
     while True:

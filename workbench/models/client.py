@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -33,6 +34,7 @@ from .sync import is_background_loop, run_sync
 __all__ = ["LLM", "RequestFailedError"]
 
 _caches: dict[str, ResponseCache] = {}
+_caches_lock = threading.Lock()  # two threads opening one new file at once: 'database is locked'
 
 
 OPENAI_REFUSED_KEYWORDS = frozenset({"minLength", "maxLength"})
@@ -84,9 +86,10 @@ class LLM:
     def cache(self) -> ResponseCache:
         """The response cache shared by every connection that uses the same file."""
         path = str(self.settings.cache_path.resolve())
-        if path not in _caches or _caches[path].closed:
-            _caches[path] = ResponseCache(path)
-        return _caches[path]
+        with _caches_lock:
+            if path not in _caches or _caches[path].closed:
+                _caches[path] = ResponseCache(path)
+            return _caches[path]
 
     def price_for(self, model: str) -> Price | None:
         """The price of ``model`` here (dollars per million tokens in, out and cached in), or None when unknown.
