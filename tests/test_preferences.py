@@ -21,12 +21,14 @@ ANSWERS = ["{s}", "{t}", "The answer is {s}.", "{a}{b}"]
 
 
 def student():
-    asked: dict[str, int] = {}
+    turns: dict[tuple[str, int], int] = {}  # (question, the request's own seed) -> its turn
 
     def answer(body: dict) -> str:
+        """The k samples of a question get the answers in turn; a retried request (same seed) gets its own again."""
         question = body["messages"][-1]["content"]
         a, b = (int(n) for n in re.findall(r"\d+", question)[:2])
-        turn = asked[question] = asked.get(question, -1) + 1
+        key = (question, body["seed"])
+        turn = turns.setdefault(key, sum(asked == question for asked, _ in turns))
         return ANSWERS[turn % len(ANSWERS)].format(s=a + b, t=a + b + 1, a=a, b=b)
 
     return answer
