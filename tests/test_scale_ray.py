@@ -44,7 +44,9 @@ def ray_cluster():
 
 def test_a_20000_row_generate_grade_dedup_job_gives_the_kernels_rows_and_lineage(ray_cluster, fake_server, connect_to):
     server = fake_server(responder=judge_or_story)
-    llm = connect_to(server, max_concurrency=32)
+    # A timeout long enough that no request is retried: 64 requests in flight on 2 busy cores can take over the
+    # usual 1 s, and a retry (right behaviour) would be counted as a second send (CI once saw 36,064 of 36,000).
+    llm = connect_to(server, max_concurrency=32, timeout=60)
     rows = pl.DataFrame({"topic": [f"topic {i % 9_000}" for i in range(10_000)]}).join(
         pl.DataFrame({"level": ["easy", "hard"]}), how="cross"
     )  # 20,000 rows; 2,000 of them repeat another row's prompt
@@ -114,7 +116,7 @@ def _digest(content: str) -> str:
 
 def test_the_same_call_again_sends_nothing_and_runs_no_shard(ray_cluster, fake_server, connect_to, data_dir):
     server = fake_server()
-    llm = connect_to(server)
+    llm = connect_to(server, timeout=60)  # no retry counted as a send
     first = llm.chat_many([f"q{i}" for i in range(300)], progress=False, via="ray")
     shards = {p: p.stat().st_mtime for p in (data_dir / "runs" / "ray").glob("*/shard-*.parquet")}
 
