@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..errors import LocalModelError
+from ..errors import LocalModelError, WorkbenchError
 
 __all__ = [
     "DEFAULT_CONTEXT",
@@ -37,6 +37,7 @@ __all__ = [
     "busy_cores",
     "compute_threads",
     "free_cores",
+    "threads_from_env",
     "default_model_path",
     "fingerprint",
     "llama_cpp_source_dir",
@@ -72,14 +73,17 @@ def compute_threads(cores: int | None = None, busy: float | None = None) -> int:
     process; 1 thread 100 alone and 96 beside it. So the server takes :func:`free_cores`.
     ``WORKBENCH_LOCAL_THREADS`` fixes the number.
     """
-    fixed = os.environ.get("WORKBENCH_LOCAL_THREADS")
-    if fixed:
-        if not fixed.isdigit() or int(fixed) < 1:
-            raise LocalModelError(
-                f"WORKBENCH_LOCAL_THREADS must be a whole number of threads, 1 or more; got {fixed!r}."
-            )
-        return int(fixed)
-    return free_cores(cores, busy)
+    return threads_from_env("WORKBENCH_LOCAL_THREADS", LocalModelError) or free_cores(cores, busy)
+
+
+def threads_from_env(variable: str, error: type[WorkbenchError]) -> int | None:
+    """``$variable`` as a number of threads, None when unset; anything but a whole number >= 1 raises ``error``."""
+    fixed = os.environ.get(variable, "").strip()
+    if not fixed:
+        return None
+    if not fixed.isdigit() or int(fixed) < 1:
+        raise error(f"{variable} must be a whole number of threads, 1 or more; got {fixed!r}.")
+    return int(fixed)
 
 
 def free_cores(cores: int | None = None, busy: float | None = None) -> int:

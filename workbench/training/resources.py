@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ConfigError, ResourceError
-from ..models.local import free_cores
+from ..models.local import free_cores, threads_from_env
 from .settings import TrainingSettings
 
 __all__ = ["ResourceError", "check_resources", "resources_needed", "training_threads"]
@@ -74,9 +74,4 @@ def training_threads() -> int:
 
     On a shared 2-core machine under load, two contending threads trained five times slower than one.
     """
-    fixed = os.environ.get("WORKBENCH_TRAIN_THREADS", "").strip()
-    if fixed:
-        if not fixed.isdigit() or int(fixed) < 1:
-            raise ConfigError(f"WORKBENCH_TRAIN_THREADS must be a whole number of threads, 1 or more; got {fixed!r}.")
-        return int(fixed)
-    return free_cores()
+    return threads_from_env("WORKBENCH_TRAIN_THREADS", ConfigError) or free_cores()
